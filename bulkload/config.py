@@ -1,0 +1,192 @@
+"""Configuration: frozen dataclasses whose field names carry their units.
+
+Each CLI flag maps to one field; environment variables are resolved here, once, so the
+library and the CLI agree on precedence (an explicit value wins over the environment).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bulkload.contract.schema import (
+    MAX_BODY_BYTES,
+    MAX_CONCURRENT_REQUESTS,
+    MAX_RECORDS_PER_REQUEST,
+)
+from bulkload.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://ingestion.peak.ai"
+
+CREDENTIAL_HELP = (
+    "set PEAK_API_KEY (or PEAK_AUTH_TOKEN, or --api-key), or OAuth client credentials "
+    "PEAK_CLIENT_ID, PEAK_CLIENT_SECRET and PEAK_TOKEN_URL (PEAK_AUDIENCE optional)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A credential that never shows itself in repr, str, logs or tracebacks."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: Secret
+    token_url: str
+    audience: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """Where the API is and how to authenticate. Exactly one of api_key / oauth is set."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: Secret | None = None
+    oauth: ClientCredentials | None = None
+    insecure: bool = False
+    request_timeout_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    max_connections: int = MAX_CONCURRENT_REQUESTS
+
+    def __post_init__(self) -> None:
+        check_url_is_safe(self.base_url, insecure=self.insecure, what="base URL")
+        if self.oauth is not None:
+            check_url_is_safe(self.oauth.token_url, insecure=self.insecure, what="token URL")
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.api_key is not None or self.oauth is not None
+
+    def require_credentials(self) -> None:
+        if not self.has_credentials:
+            raise ConfigError(f"no API credentials: {CREDENTIAL_HELP}")
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        insecure: bool = False,
+        request_timeout_s: float | None = None,
+    ) -> ApiConfig:
+        """Resolve options over environment variables (an explicit option wins)."""
+        env = os.environ if env is None else env
+        key = api_key or env.get("PEAK_API_KEY") or env.get("PEAK_AUTH_TOKEN") or None
+        oauth = None
+        if key is None:
+            client_id = env.get("PEAK_CLIENT_ID")
+            client_secret = env.get("PEAK_CLIENT_SECRET")
+            token_url = env.get("PEAK_TOKEN_URL")
+            if client_id or client_secret:
+                missing = [
+                    name
+                    for name, value in (
+                        ("PEAK_CLIENT_ID", client_id),
+                        ("PEAK_CLIENT_SECRET", client_secret),
+                        ("PEAK_TOKEN_URL", token_url),
+                    )
+                    if not value
+                ]
+                if missing:
+                    raise ConfigError(
+                        f"incomplete OAuth client credentials: set {', '.join(missing)}"
+                    )
+                assert client_id and client_secret and token_url
+                oauth = ClientCredentials(
+                    client_id=client_id,
+                    client_secret=Secret(client_secret),
+                    token_url=token_url,
+                    audience=env.get("PEAK_AUDIENCE") or None,
+                )
+        extra = {} if request_timeout_s is None else {"request_timeout_s": request_timeout_s}
+        return cls(
+            base_url=(base_url or env.get("PEAK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+            api_key=Secret(key) if key else None,
+            oauth=oauth,
+            insecure=insecure,
+            **extra,
+        )
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url_is_safe(url: str, *, insecure: bool, what: str) -> None:
+    """Refuse plain http:// to anything but loopback: credentials would travel in clear."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} is not an http(s) URL; give e.g. https://ingestion.peak.ai")
+    if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"{what} {url!r} is plain http to a non-loopback host: credentials would travel "
+            "in clear text; use https, or pass --insecure if you really mean it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """Everything ``bulkload.load`` needs besides the table, the inputs and the API."""
+
+    input_format: str | None = None  # jsonl | csv | json | parquet; None: by extension
+    max_batch_records: int = MAX_RECORDS_PER_REQUEST
+    max_batch_bytes: int = MAX_BODY_BYTES
+    concurrency: int = MAX_CONCURRENT_REQUESTS
+    rate_limit_per_s: float | None = None
+    max_retries: int = 10
+    max_retry_time_s: float = 900.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 60.0
+    ignore_unknown_columns: bool = False
+    max_bad_records: int | None = None
+    checkpoint_path: Path | None = None
+    rejects_path: Path | None = None
+    restart: bool = False
+    dry_run: bool = False
+    progress: bool = True
+    summary_json_path: Path | None = None
+    drain_timeout_s: float = 30.0
+    read_buffer_bytes: int = 1 << 20
+    queue_batches: int = 64
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_batch_records <= MAX_RECORDS_PER_REQUEST:
+            raise ConfigError(f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST}, got {self.max_batch_records}")
+        if not 3 <= self.max_batch_bytes <= MAX_BODY_BYTES:
+            raise ConfigError(f"--max-bytes must be 3-{MAX_BODY_BYTES:,}, got {self.max_batch_bytes}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENT_REQUESTS:
+            raise ConfigError(
+                f"--concurrency must be 1-{MAX_CONCURRENT_REQUESTS} (the API's per-tenant cap), "
+                f"got {self.concurrency}"
+            )
+        if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
+            raise ConfigError(f"--rate must be positive, got {self.rate_limit_per_s}")
+        if self.max_retries < 0:
+            raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
+        if self.max_bad_records is not None and self.max_bad_records < 0:
+            raise ConfigError(f"--max-bad-records must be 0 or more, got {self.max_bad_records}")
+        if self.input_format not in (None, "jsonl", "csv", "json", "parquet"):
+            raise ConfigError(
+                f"--format {self.input_format!r} is not one of jsonl, csv, json, parquet"
+            )
