@@ -22,7 +22,8 @@ decision scattered over ``except`` clauses.
         ├── RecordsRejected            400: the request was refused; ``record_errors``
         ├── Throttled     retriable    429; ``retry_after_s`` parsed from either form
         ├── ServerFault   retriable    5xx
-        └── TransportError retriable   connection reset/refused, timeout, lost answer
+        ├── TransportError retriable   connection reset/refused, timeout, lost answer
+        └── RetriesExhausted           a retriable failure outlasted the retry policy
 
 Messages are one line, name the thing and say what to do, and never contain secrets.
 """
@@ -154,3 +155,14 @@ class TransportError(ApiError):
     def __init__(self, message: str, *, in_doubt: bool = True) -> None:
         super().__init__(message, status=None)
         self.in_doubt = in_doubt
+
+
+class RetriesExhausted(ApiError):
+    """A retriable failure (429, 5xx, no answer) outlasted the retry policy for one request."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, attempts: int, elapsed_s: float
+    ) -> None:
+        super().__init__(message, status=status)
+        self.attempts = attempts
+        self.elapsed_s = elapsed_s
