@@ -1,0 +1,628 @@
+"""The checkpoint: a durable, append-only log of acknowledged batches, and the resume plan.
+
+Batches are acknowledged out of order, so the log is a set of done sequence numbers, not a
+high-water mark. A rerun reads it back into a ``ResumePlan``: reading restarts just after
+the contiguous done prefix (a cheap seek), and batches done beyond that prefix are rebuilt
+(batching is deterministic) but not sent again.
+
+File format (JSON Lines, one object per line, keys sorted, ``crc`` last)::
+
+    {"created_at":"...","identity":{...},"t":"header","version":1,"crc":"1a2b3c4d"}
+    {"file":0,"line":500,"offset":81234,"records":500,"seq":0,"server_rejected":0,
+     "span_rejected":2,"t":"batch","crc":"..."}
+    {"finished_at":"...","t":"finished","totals":{...},"crc":"..."}
+
+``crc`` is the CRC-32 of the line as it would read without the ``crc`` member, so a line
+is verified without re-serializing it. Every ``record()`` call appends its lines with one
+write and one fsync. A kill -9 can tear only the last line: that entry is dropped with a
+warning (its batch is sent again). Damage anywhere else means the log cannot be trusted,
+and ``CheckpointCorrupt`` is raised rather than guessing.
+
+The log never holds secrets: the identity is built by the pipeline from the table name,
+the batching options and input fingerprints only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from bulkload.errors import BulkloadError, CheckpointCorrupt, CheckpointMismatch, ConfigError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock; running unlocked is acceptable
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = 1
+
+_CRC_PREFIX = b',"crc":"'
+_CRC_SUFFIX_LEN = len(_CRC_PREFIX) + 8 + len(b'"}')
+_HEX_DIGITS = frozenset(b"0123456789abcdef")
+_DUMPS_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+_RECOVERY_HINT = (
+    "move it away or rerun with --restart to load everything from the start "
+    "(the rejects file is restarted too)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where reading resumes: just after the last record of a batch."""
+
+    file_index: int
+    offset: int  # opaque to the checkpoint: the reader's own seekable position
+    line: int  # line/row number of the last record consumed, so numbering continues
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDone:
+    """One acknowledged batch, as the pipeline reports it."""
+
+    seq: int
+    records: int  # records sent in the batch
+    server_rejected: int  # of those, refused by the server (already in the rejects file)
+    span_rejected: int  # client-side rejects read since the previous batch's end
+    end: Position
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePlan:
+    """What a run still has to do, derived from the log at open time."""
+
+    next_seq: int  # first seq after the contiguous done prefix 0..next_seq-1
+    start: Position | None  # end of batch next_seq-1; None: read from the beginning
+    done_beyond: frozenset[int]  # seqs > next_seq already done: rebuild but don't send
+    skipped_records: int  # records + span_rejected over the prefix (not read again)
+    finished: bool  # the previous run completed: nothing to do
+    # Batches between next_seq and the highest done seq that were never acknowledged:
+    # they were in flight when the previous run stopped and may already be stored, so
+    # sending them again can duplicate rows. Worth telling the user.
+    in_doubt: int = 0
+    recorded_batches: int = 0  # batches the log holds, prefix and beyond
+    totals: Mapping[str, Any] | None = None  # what mark_finished() stored, if finished
+
+    def is_pending(self, seq: int) -> bool:
+        """True when batch ``seq`` still has to be sent."""
+        return not (seq < self.next_seq or seq in self.done_beyond)
+
+
+def default_checkpoint_path(table: str, inputs: Sequence[str], cwd: Path) -> Path:
+    """``cwd/.bulkload/<table>-<hash of the resolved inputs>.checkpoint.jsonl``.
+
+    The hash keeps loads of different inputs into one table apart, and the same command
+    run again (from the same directory) finds its own checkpoint.
+    """
+    resolved = "\n".join(str((cwd / name).resolve()) for name in inputs)
+    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    safe_table = re.sub(r"[^A-Za-z0-9_.-]", "_", table) or "table"
+    return cwd / ".bulkload" / f"{safe_table}-{digest}.checkpoint.jsonl"
+
+
+def default_rejects_path(checkpoint_path: Path) -> Path:
+    """The rejects file next to a checkpoint: same stem, ``.rejects.jsonl``."""
+    name = checkpoint_path.name
+    for suffix in (".jsonl", ".checkpoint"):
+        name = name.removesuffix(suffix)
+    return checkpoint_path.with_name(f"{name or checkpoint_path.name}.rejects.jsonl")
+
+
+class Checkpoint:
+    """An open checkpoint log. Not thread-safe: one caller records at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        file: BinaryIO,
+        plan: ResumePlan,
+        done: dict[int, BatchDone],
+        warnings: list[str],
+    ) -> None:
+        self._path = path
+        self._file: BinaryIO | None = file
+        self._plan = plan
+        self._done = done
+        self._finished = plan.finished
+        self._broken: str | None = None
+        self.warnings = warnings
+
+    @classmethod
+    def open(cls, path: Path, identity: Mapping[str, Any], *, restart: bool = False) -> Checkpoint:
+        """Open (or create) the log at ``path`` for a load whose inputs/options are ``identity``.
+
+        Raises CheckpointMismatch when an existing log belongs to different inputs or
+        options, CheckpointCorrupt when it is damaged, ConfigError when it cannot be written.
+        """
+        path = Path(path)
+        wanted_identity = orjson.loads(orjson.dumps(identity, option=_DUMPS_OPTIONS))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if restart:
+                file = _replace_with_fresh(path, wanted_identity)
+                return cls(path, file, _plan_from({}, None), {}, [])
+            existing = _read_if_exists(path)
+            if existing is None:
+                file = _create_fresh(path, wanted_identity)
+                return cls(path, file, _plan_from({}, None), {}, [])
+            parsed = _parse_log(path, existing)
+            _check_identity(path, parsed.identity, wanted_identity)
+            file = _open_for_append(path)
+            try:
+                _repair_tail(file, parsed, len(existing))
+            except BaseException:
+                file.close()
+                raise
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        return cls(path, file, _plan_from(parsed.done, parsed.totals), parsed.done, parsed.warnings)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def plan(self) -> ResumePlan:
+        """The resume plan as of open(); it does not change as batches are recorded."""
+        return self._plan
+
+    def done_info(self, seq: int) -> BatchDone | None:
+        """What the log (or this run) holds for batch ``seq``, if it is done."""
+        return self._done.get(seq)
+
+    def record(self, done: Sequence[BatchDone]) -> None:
+        """Append acknowledged batches durably: one write, one fsync for the whole group."""
+        if not done:
+            return
+        payload = b"".join(_batch_line(batch) for batch in done)
+        self._append(payload)
+        for batch in done:
+            self._done[batch.seq] = batch
+
+    def mark_finished(self, totals: Mapping[str, Any]) -> None:
+        """Record that the load completed, with its totals; a rerun will have nothing to do."""
+        entry = {"t": "finished", "finished_at": _now(), "totals": totals}
+        self._append(_line(entry))
+        self._finished = True
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self._path)!r}, recorded={len(self._done)})"
+
+    def _append(self, payload: bytes) -> None:
+        if self._broken is not None:
+            raise BulkloadError(self._broken)
+        if self._file is None:
+            raise ValueError(f"checkpoint {self._path} is closed")
+        file = self._file
+        size_before = file.seek(0, os.SEEK_END)
+        try:
+            _write_all(file, payload)
+            os.fsync(file.fileno())
+        except OSError as exc:
+            # A half-written group would sit mid-file once anything follows it; cut it off,
+            # and refuse further appends if even that fails.
+            try:
+                file.truncate(size_before)
+                os.fsync(file.fileno())
+            except OSError:
+                self._broken = (
+                    f"checkpoint {self._path} could not be repaired after a failed write; "
+                    f"{_RECOVERY_HINT}"
+                )
+            raise BulkloadError(
+                f"cannot write checkpoint {self._path} ({_os_reason(exc)}): free space or fix "
+                "permissions and rerun the same command; batches acknowledged since the last "
+                "successful write will be sent again"
+            ) from exc
+
+
+@dataclass(slots=True)
+class _ParsedLog:
+    identity: Any
+    done: dict[int, BatchDone]
+    totals: Mapping[str, Any] | None
+    good_length: int  # bytes up to the end of the last intact line
+    needs_newline: bool  # the last line is intact but for its newline
+    warnings: list[str]
+
+
+def _parse_log(path: Path, data: bytes) -> _ParsedLog:
+    lines = data.split(b"\n")
+    # Everything before the last newline was fully written; only the piece after it (or a
+    # last line whose checksum fails) can be the victim of a crash mid-append.
+    tail = lines.pop()
+    if lines and not tail and _verified(lines[-1]) is None:
+        tail = lines.pop()
+    good_length = sum(len(line) + 1 for line in lines)
+    warnings: list[str] = []
+    tail_entry = _verified(tail) if tail else None
+    if tail and tail_entry is None:
+        warnings.append(
+            f"checkpoint {path}: ignored an incomplete last entry (line {len(lines) + 1}), "
+            "left by an interrupted run; that batch, if any, will be sent again"
+        )
+
+    entries: list[tuple[int, Any]] = []
+    for number, raw in enumerate(lines, start=1):
+        entry = _verified(raw)
+        if entry is None:
+            raise _corrupt(path, number, "fails its checksum (damaged or edited)")
+        entries.append((number, entry))
+    needs_newline = tail_entry is not None
+    if tail_entry is not None:
+        # Complete but for its newline: the data is intact, so keep it and repair the newline.
+        entries.append((len(lines) + 1, tail_entry))
+        good_length = len(data)
+
+    if not entries:
+        raise _corrupt(path, 1, "is empty or has no complete header")
+    header_number, header = entries[0]
+    if not isinstance(header, dict) or header.get("t") != "header":
+        raise _corrupt(path, header_number, "is not a bulkload checkpoint header")
+    version = header.get("version")
+    if version != FORMAT_VERSION:
+        raise _corrupt(
+            path,
+            header_number,
+            f"has format version {version!r}, this bulkload reads version {FORMAT_VERSION}",
+        )
+    if "identity" not in header:
+        raise _corrupt(path, header_number, "header has no identity")
+
+    done: dict[int, BatchDone] = {}
+    totals: Mapping[str, Any] | None = None
+    for number, entry in entries[1:]:
+        kind = entry.get("t") if isinstance(entry, dict) else None
+        if kind == "batch":
+            batch = _batch_from(entry)
+            if batch is None:
+                raise _corrupt(path, number, "is a batch entry with missing or invalid fields")
+            done[batch.seq] = batch
+        elif kind == "finished":
+            found = entry.get("totals")
+            totals = found if isinstance(found, dict) else {}
+        else:
+            raise _corrupt(path, number, f"has an unknown entry type {kind!r}")
+    return _ParsedLog(header["identity"], done, totals, good_length, needs_newline, warnings)
+
+
+def _repair_tail(file: BinaryIO, parsed: _ParsedLog, size: int) -> None:
+    """Leave the log ending in a complete line, so the next append starts a line of its own.
+
+    Appending after a torn line would bury it mid-file, where it reads as corruption.
+    """
+    if parsed.good_length != size:
+        file.truncate(parsed.good_length)
+    if parsed.needs_newline:
+        file.seek(0, os.SEEK_END)
+        _write_all(file, b"\n")
+    if parsed.good_length != size or parsed.needs_newline:
+        os.fsync(file.fileno())
+
+
+def _plan_from(done: Mapping[int, BatchDone], totals: Mapping[str, Any] | None) -> ResumePlan:
+    next_seq = 0
+    skipped = 0
+    while (batch := done.get(next_seq)) is not None:
+        skipped += batch.records + batch.span_rejected
+        next_seq += 1
+    beyond = frozenset(seq for seq in done if seq > next_seq)
+    highest = max(beyond, default=next_seq - 1)
+    start = done[next_seq - 1].end if next_seq else None
+    return ResumePlan(
+        next_seq=next_seq,
+        start=start,
+        done_beyond=beyond,
+        skipped_records=skipped,
+        finished=totals is not None,
+        in_doubt=max(0, highest + 1 - next_seq - len(beyond)),
+        recorded_batches=len(done),
+        totals=totals,
+    )
+
+
+def _line(entry: Mapping[str, Any]) -> bytes:
+    body = orjson.dumps(entry, option=_DUMPS_OPTIONS, default=str)
+    crc = zlib.crc32(body)
+    return b'%s%s%08x"}\n' % (body[:-1], _CRC_PREFIX, crc)
+
+
+def _verified(raw: bytes) -> Any:
+    """The entry a line holds, or None when the line is not exactly as written."""
+    if len(raw) <= _CRC_SUFFIX_LEN or not raw.endswith(b'"}'):
+        return None
+    suffix_start = len(raw) - _CRC_SUFFIX_LEN
+    if raw[suffix_start : suffix_start + len(_CRC_PREFIX)] != _CRC_PREFIX:
+        return None
+    crc_hex = raw[-10:-2]
+    if not _HEX_DIGITS.issuperset(crc_hex):
+        return None
+    body = raw[:suffix_start] + b"}"
+    if zlib.crc32(body) != int(crc_hex, 16):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _batch_line(batch: BatchDone) -> bytes:
+    return _line(
+        {
+            "t": "batch",
+            "seq": batch.seq,
+            "records": batch.records,
+            "server_rejected": batch.server_rejected,
+            "span_rejected": batch.span_rejected,
+            "file": batch.end.file_index,
+            "offset": batch.end.offset,
+            "line": batch.end.line,
+        }
+    )
+
+
+def _batch_from(entry: Mapping[str, Any]) -> BatchDone | None:
+    fields = ("seq", "records", "server_rejected", "span_rejected", "file", "offset", "line")
+    values: list[int] = []
+    for name in fields:
+        value = entry.get(name)
+        if type(value) is not int or value < 0:
+            return None
+        values.append(value)
+    seq, records, server_rejected, span_rejected, file_index, offset, line = values
+    return BatchDone(
+        seq=seq,
+        records=records,
+        server_rejected=server_rejected,
+        span_rejected=span_rejected,
+        end=Position(file_index=file_index, offset=offset, line=line),
+    )
+
+
+def _read_if_exists(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _create_fresh(path: Path, identity: Any) -> BinaryIO:
+    """Write the header to a temp file and rename it over ``path``: never a headless log."""
+    header = _line(
+        {"t": "header", "version": FORMAT_VERSION, "identity": identity, "created_at": _now()}
+    )
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "wb") as out:
+            _write_all(out, header)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_directory(path.parent)
+    return _open_for_append(path)
+
+
+def _replace_with_fresh(path: Path, identity: Any) -> BinaryIO:
+    """Restart: hold the old log's lock while replacing it, so a live run is not clobbered."""
+    try:
+        old = _open_for_append(path)
+    except FileNotFoundError:
+        return _create_fresh(path, identity)
+    with old:
+        return _create_fresh(path, identity)
+
+
+def _open_for_append(path: Path) -> BinaryIO:
+    file: BinaryIO = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by Checkpoint
+    try:
+        _lock(path, file)
+        file.seek(0, os.SEEK_END)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _lock(path: Path, file: BinaryIO) -> None:
+    """Refuse a second concurrent run on the same log: interleaved appends would corrupt it."""
+    if fcntl is None:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise ConfigError(
+                f"checkpoint {path} is in use by another bulkload run: wait for it to finish, "
+                "or give this run a different --checkpoint"
+            ) from exc
+        # Filesystems without flock support (some network mounts): run unlocked.
+
+
+def _write_all(file: BinaryIO, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        written = file.write(view)
+        if not written:
+            raise OSError(errno.EIO, "short write")
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; some filesystems refuse fsync on directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot use checkpoint {path} ({_os_reason(exc)}): make its directory writable "
+        "and free space, or choose another path with --checkpoint"
+    )
+
+
+def _corrupt(path: Path, line: int, problem: str) -> CheckpointCorrupt:
+    return CheckpointCorrupt(f"checkpoint {path} line {line} {problem}: {_RECOVERY_HINT}")
+
+
+# --- identity comparison: say exactly what changed -------------------------------------------
+
+_NAME_KEYS = ("name", "display_name", "source", "path")
+
+
+def _check_identity(path: Path, recorded: Any, wanted: Any) -> None:
+    if recorded == wanted:
+        return
+    changes = _describe_changes(recorded, wanted)
+    first = changes[0] if changes else "the inputs or options changed"
+    more = f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
+    raise CheckpointMismatch(
+        f"{first} since checkpoint {path}{more if len(changes) > 1 else ''}: rerun with "
+        "--restart to load everything from the start, or restore the original inputs and options"
+    )
+
+
+def _describe_changes(recorded: Any, wanted: Any) -> list[str]:
+    if not isinstance(recorded, dict) or not isinstance(wanted, dict):
+        return []
+    changes: list[str] = []
+    for key in sorted(set(recorded) | set(wanted), key=lambda k: (k != "table", k != "inputs", k)):
+        old, new = recorded.get(key, _ABSENT), wanted.get(key, _ABSENT)
+        if old == new:
+            continue
+        if key == "table":
+            changes.append(f"table changed ({_show(old)} -> {_show(new)})")
+        elif key == "inputs" and isinstance(old, list) and isinstance(new, list):
+            changes.extend(_describe_inputs(old, new))
+        elif isinstance(old, dict) and isinstance(new, dict):
+            # A nested group such as "options" or "batching": its members are the options.
+            changes.extend(_describe_options(old, new))
+        else:
+            changes.extend(_describe_options({key: old}, {key: new}))
+    return changes
+
+
+def _describe_options(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if before != after:
+            changes.append(f"option {key} changed ({_show(before)} -> {_show(after)})")
+    return changes
+
+
+def _describe_inputs(old: list[Any], new: list[Any]) -> list[str]:
+    old_names = [_input_name(item, i) for i, item in enumerate(old)]
+    new_names = [_input_name(item, i) for i, item in enumerate(new)]
+    if old_names != new_names:
+        return [f"inputs differ ({_show_names(old_names)} -> {_show_names(new_names)})"]
+    changes = []
+    for name, before, after in zip(new_names, old, new, strict=True):
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict):
+            details = _describe_fingerprint(before, after)
+        else:
+            details = f"{_show(before)} -> {_show(after)}"
+        changes.append(f"input {name!r} changed ({details})")
+    return changes
+
+
+def _describe_fingerprint(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    parts = []
+    for key in _changed_leaves(old, new):
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(before, str) and isinstance(after, str) and len(before) > 16:
+            parts.append(f"{key} differs")  # content hashes: the values mean nothing to a reader
+        else:
+            parts.append(f"{key} {_show(before)} -> {_show(after)}")
+    return "; ".join(parts)
+
+
+def _changed_leaves(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    # The size is the most telling difference, so it goes first; the rest alphabetically.
+    keys = [k for k in set(old) | set(new) if old.get(k, _ABSENT) != new.get(k, _ABSENT)]
+    return sorted(keys, key=lambda k: (k != "size", k != "size_bytes", k))
+
+
+def _input_name(item: Any, index: int) -> str:
+    if isinstance(item, dict):
+        for key in _NAME_KEYS:
+            if isinstance(item.get(key), str):
+                return str(item[key])
+    if isinstance(item, str):
+        return item
+    return f"#{index + 1}"
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(none)"
+
+
+_ABSENT: Any = _Absent()
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(none)"
+    if isinstance(value, bool) or value is None:
+        return orjson.dumps(value).decode()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        text = orjson.dumps(value, option=_DUMPS_OPTIONS).decode()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _show_names(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:5])
+    if len(names) > 5:
+        shown += f", ... ({len(names)} in all)"
+    return f"[{shown}]"
