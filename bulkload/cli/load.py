@@ -1,1 +1,81 @@
-"""Placeholder: filled in by its own piece of work."""
+"""``bulkload load``: options -> LoadConfig -> ``bulkload.load.pipeline.load`` -> summary, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from bulkload.cli import cli
+from bulkload.cli.common import api_config_from_options, api_options, fail
+from bulkload.config import LoadConfig
+from bulkload.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTS, BulkloadError
+from bulkload.load.summary import LoadSummary
+
+
+def exit_code_for(summary: LoadSummary) -> int:
+    if summary.stopped_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_REJECTS if summary.records_rejected else EXIT_OK
+
+
+def write_summary_json(path: Path | None, summary: LoadSummary) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2))
+    except OSError as exc:
+        click.echo(f"bulkload: warning: could not write the summary to {path}: {exc.strerror}", err=True)
+
+
+@cli.command("load")
+@click.argument("table")
+@click.argument("paths", nargs=-1, required=True)
+@api_options
+@click.option("--format", "input_format", type=click.Choice(["jsonl", "csv", "json", "parquet"]), help="Input format (default: by file extension).")
+@click.option("--max-records", "max_batch_records", type=int, default=500, show_default=True, help="Records per request (at most 500).")
+@click.option("--max-bytes", "max_batch_bytes", type=int, default=1_000_000, show_default=True, help="Request body bytes (at most 1,000,000).")
+@click.option("--concurrency", type=int, default=30, show_default=True, help="Requests in flight (at most 30, the API's cap).")
+@click.option("--rate", "rate_limit_per_s", type=float, default=None, help="At most this many requests per second.")
+@click.option("--request-timeout", "request_timeout_s", type=float, default=60.0, show_default=True, help="Seconds before a request is abandoned and retried.")
+@click.option("--max-retries", type=int, default=10, show_default=True, help="Retries of one request before the run stops.")
+@click.option("--ignore-unknown-columns", is_flag=True, help="Drop keys that are not columns of the table instead of rejecting the record.")
+@click.option("--max-bad-records", type=int, default=None, help="Stop once more than N records are rejected.")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None, help="Checkpoint file (default: under .bulkload/, named from the table and inputs).")
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file, JSON Lines (default: next to the checkpoint).")
+@click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and load everything again.")
+@click.option("--dry-run", is_flag=True, help="Read, validate and batch everything; send nothing.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or progress log lines.")
+@click.option("--summary-json", "summary_json_path", type=click.Path(path_type=Path), default=None, help="Also write the summary as JSON to this file.")
+def load_command(
+    table: str,
+    paths: tuple[str, ...],
+    base_url: str | None,
+    api_key: str | None,
+    insecure: bool,
+    request_timeout_s: float,
+    no_progress: bool,
+    **options: object,
+) -> None:
+    """Load every valid record of PATH... (files, directories, or - for stdin) into TABLE."""
+    from bulkload.load.pipeline import load
+
+    api = api_config_from_options(base_url, api_key, insecure, request_timeout_s=request_timeout_s)
+    config = LoadConfig(progress=not no_progress, **options)  # type: ignore[arg-type]
+    try:
+        summary = asyncio.run(load(table, list(paths), api=api, config=config, handle_sigint=True))
+    except BulkloadError as exc:
+        partial: LoadSummary | None = getattr(exc, "summary", None)
+        if partial is not None:
+            click.echo(partial.render(), err=True)
+            write_summary_json(config.summary_json_path, partial)
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted before the load started; nothing was sent", EXIT_INTERRUPTED)
+    click.echo(summary.render(), file=sys.stdout)
+    write_summary_json(config.summary_json_path, summary)
+    sys.exit(exit_code_for(summary))

@@ -1,0 +1,104 @@
+"""Progress while a load runs: a live bar on a terminal, a log line every few seconds otherwise.
+
+It only reads the shared counters (``LoadStats``); it never drives the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from bulkload.load.summary import LoadStats
+
+LOG_INTERVAL_S = 5.0
+REFRESH_INTERVAL_S = 0.25
+
+
+def _status_line(stats: LoadStats, elapsed_s: float) -> str:
+    rate = (stats.records_ingested + stats.records_rejected) / elapsed_s if elapsed_s > 0 else 0.0
+    mb_s = stats.bytes_read / elapsed_s / 1e6 if elapsed_s > 0 else 0.0
+    return (
+        f"{stats.records_read:,} read · {stats.records_ingested:,} ingested · "
+        f"{stats.records_rejected:,} rejected · {rate:,.0f} rec/s · {mb_s:.1f} MB/s · "
+        f"in flight {stats.in_flight} · retries {stats.retries}"
+    )
+
+
+class ProgressReporter:
+    """Renders ``stats`` until stopped. ``enabled=False`` makes it silent."""
+
+    def __init__(self, stats: LoadStats, *, enabled: bool, stream: TextIO | None = None) -> None:
+        self._stats = stats
+        self._enabled = enabled
+        self._stream = stream or sys.stderr
+        self._started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ProgressReporter:
+        if self._enabled:
+            self._task = asyncio.create_task(self._run(), name="bulkload-progress")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        if self._stream.isatty():
+            await self._run_live()
+        else:
+            await self._run_log()
+
+    async def _run_log(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_INTERVAL_S)
+            elapsed = time.monotonic() - self._started
+            print(f"bulkload: {_status_line(self._stats, elapsed)}", file=self._stream, flush=True)
+
+    async def _run_live(self) -> None:
+        console = Console(file=self._stream)
+        progress = Progress(
+            TextColumn("[bold]loading"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=False,
+        )
+        stats = self._stats
+        with progress:
+            task: TaskID = progress.add_task("load", total=stats.bytes_total, status="")
+            try:
+                while True:
+                    elapsed = time.monotonic() - self._started
+                    progress.update(
+                        task,
+                        completed=stats.bytes_read,
+                        total=stats.bytes_total,
+                        status=_status_line(stats, elapsed),
+                    )
+                    await asyncio.sleep(REFRESH_INTERVAL_S)
+            finally:
+                elapsed = time.monotonic() - self._started
+                progress.update(
+                    task, completed=stats.bytes_read, status=_status_line(stats, elapsed)
+                )
