@@ -1,0 +1,329 @@
+"""Child processes for the benchmarks: the emulator, and measured loader runs.
+
+Each loader run is reaped with ``os.wait4``, which hands back that one child's own resource
+usage (CPU seconds, peak RSS); ``RUSAGE_CHILDREN`` would mix every child reaped so far.
+Every wait has a timeout, and the emulator is stopped however the benchmark ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+EMULATOR_READY_PREFIX = "bulkload emulator listening on "
+EMULATOR_START_TIMEOUT_S = 30.0
+EMULATOR_STOP_TIMEOUT_S = 10.0
+HTTP_TIMEOUT_S = 10.0
+_STDERR_TAIL_BYTES = 2000
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# (pid, finished) -> None: runs while the child runs, may signal it; returns when done watching.
+Watcher = Callable[[int, threading.Event], None]
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark step failed in a way that makes its figures meaningless."""
+
+
+def bulkload_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bulkload", *args]
+
+
+def naive_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.naive", *args]
+
+
+def redact(argv: Sequence[str]) -> str:
+    """The command line as it may be printed or written: the API key's value hidden."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append("$KEY")
+            hide_next = False
+            continue
+        shown.append(arg)
+        hide_next = arg == "--api-key"
+    program = shown[0]
+    if program == sys.executable:
+        shown[0] = "python"
+    return " ".join(shown)
+
+
+def pin_to_core(pid: int, core: int | None) -> None:
+    """Best effort: a machine with fewer cores, or no affinity support, runs unpinned."""
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        if core in os.sched_getaffinity(0):
+            os.sched_setaffinity(pid, {core})
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    command: str
+    exit_code: int
+    wall_s: float
+    cpu_user_s: float
+    cpu_sys_s: float
+    max_rss_mb: float
+    timed_out: bool
+    stderr_tail: str
+
+    @property
+    def cpu_s(self) -> float:
+        return self.cpu_user_s + self.cpu_sys_s
+
+
+def run_child(
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    core: int | None = None,
+    env: Mapping[str, str] | None = None,
+    watch: Watcher | None = None,
+) -> ChildResult:
+    """Run ``argv`` to its end (or ``timeout_s``, then SIGKILL) and measure it."""
+    child_env = dict(os.environ if env is None else env)
+    with tempfile.TemporaryFile() as stderr_file:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            env=child_env,
+        )
+        pin_to_core(process.pid, core)
+        finished = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def reap() -> None:
+            _, status, usage = os.wait4(process.pid, 0)
+            outcome["ended"] = time.perf_counter()
+            outcome["status"] = status
+            outcome["usage"] = usage
+            finished.set()
+
+        reaper = threading.Thread(target=reap, name="reaper", daemon=True)
+        reaper.start()
+        try:
+            if watch is not None:
+                watch(process.pid, finished)
+        finally:
+            remaining_s = max(0.0, timeout_s - (time.perf_counter() - started))
+            timed_out = not finished.wait(remaining_s)
+            if timed_out:
+                send_signal(process.pid, signal.SIGKILL)
+                finished.wait(EMULATOR_STOP_TIMEOUT_S)
+            reaper.join(EMULATOR_STOP_TIMEOUT_S)
+        if "status" not in outcome:
+            raise BenchmarkError(f"could not reap {redact(argv)}")
+        exit_code = os.waitstatus_to_exitcode(outcome["status"])
+        process.returncode = exit_code  # reaped by wait4; keep Popen from waiting again
+        stderr_file.seek(0, os.SEEK_END)
+        size = stderr_file.tell()
+        stderr_file.seek(max(0, size - _STDERR_TAIL_BYTES))
+        stderr_tail = stderr_file.read().decode("utf-8", "replace")
+    usage = outcome["usage"]
+    return ChildResult(
+        command=redact(argv),
+        exit_code=exit_code,
+        wall_s=outcome["ended"] - started,
+        cpu_user_s=usage.ru_utime,
+        cpu_sys_s=usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        timed_out=timed_out,
+        stderr_tail=stderr_tail,
+    )
+
+
+def send_signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended on its own
+        os.kill(pid, signum)
+
+
+def _require_loopback(url: str) -> None:
+    host = urlsplit(url).hostname
+    if host not in _LOOPBACK_HOSTS:
+        raise BenchmarkError(f"benchmark traffic stays on loopback; refusing {url}")
+
+
+def http_json(
+    method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, Any]:
+    """A small stdlib request to the emulator: (status, parsed JSON body or None)."""
+    _require_loopback(url)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, None
+
+
+class Emulator:
+    """``bulkload emulator`` in its own process, on loopback, for one benchmark phase."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        latency_ms: float = 0.0,
+        store: bool = False,
+        core: int | None = None,
+        seed: int = 1,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self._api_key = api_key
+        args = ["emulator", "--port", "0", "--api-key", api_key, "--latency-ms", f"{latency_ms:g}"]
+        args += ["--seed", str(seed)]
+        if not store:
+            args.append("--no-store")
+        self.argv = list(command) if command is not None else bulkload_command(*args)
+        self.latency_ms = latency_ms
+        self._core = core
+        self._process: subprocess.Popen[str] | None = None
+        self._stderr: IO[bytes] | None = None
+        self.url = ""
+
+    @property
+    def command(self) -> str:
+        return redact(self.argv)
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        # Lives as long as the emulator, closed by stop().
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
+        self._process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        pin_to_core(self._process.pid, self._core)
+        try:
+            self.url = self._read_url(self._process)
+        except BaseException:
+            self.stop()
+            raise
+        _require_loopback(self.url)
+
+    def _read_url(self, process: subprocess.Popen[str]) -> str:
+        assert process.stdout is not None
+        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchmarkError(
+                    f"the emulator did not report ready within {EMULATOR_START_TIMEOUT_S:g} s"
+                )
+            readable, _, _ = select.select([process.stdout], [], [], remaining)
+            if not readable:
+                continue
+            line = process.stdout.readline()
+            if not line:
+                raise BenchmarkError(
+                    f"the emulator exited before it was ready: {self.stderr_tail()}"
+                )
+            if line.startswith(EMULATOR_READY_PREFIX):
+                # Keep draining stdout, so a chatty emulator never blocks on a full pipe.
+                threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
+                return line.removeprefix(EMULATOR_READY_PREFIX).strip().rstrip("/")
+
+    def stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+        return self._stderr.read().decode("utf-8", "replace").strip()
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(EMULATOR_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(EMULATOR_STOP_TIMEOUT_S)
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise BenchmarkError("the emulator is not running")
+        return self._process.pid
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": self._api_key}
+
+    def create_table(self, definition: Mapping[str, Any]) -> None:
+        status, body = http_json("POST", f"{self.url}/api/v1/tables", definition, self._auth())
+        if status not in (201, 409):
+            raise BenchmarkError(
+                f"creating table {definition.get('tableName')!r} answered {status}: {body}"
+            )
+
+    def stats(self) -> dict[str, Any]:
+        status, body = http_json("GET", f"{self.url}/_emulator/stats", headers=self._auth())
+        if status != 200 or not isinstance(body, dict):
+            raise BenchmarkError(f"GET /_emulator/stats answered {status}")
+        return body
+
+    def reset_stats(self) -> bool:
+        """Zero the emulator's counters; False when this emulator has no way to."""
+        for method, path in (("POST", "/_emulator/stats/reset"), ("POST", "/_emulator/reset")):
+            status, _ = http_json(method, f"{self.url}{path}", {}, self._auth())
+            if 200 <= status < 300:
+                return True
+        return False
+
+
+def _drain(stream: IO[str]) -> None:
+    try:
+        for _ in stream:
+            pass
+    except (OSError, ValueError):
+        pass  # closed by stop()
