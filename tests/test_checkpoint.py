@@ -23,6 +23,7 @@ from bulkload.load.checkpoint import (
 
 IDENTITY: dict[str, Any] = {
     "table": "orders",
+    "schema": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}],
     "options": {"max_records": 500, "max_bytes": 1_000_000, "ignore_unknown_columns": False},
     "inputs": [
         {
@@ -354,6 +355,28 @@ def test_changed_input_file_is_named_with_what_changed(tmp_path: Path) -> None:
     assert message.startswith("input 'data.jsonl' changed (size 1,234 -> 1,300; sha256 differs)")
     assert "--restart" in message and str(path) in message and "\n" not in message
     assert "a" * 64 not in message
+
+
+def test_touched_input_and_changed_schema_are_described(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    Checkpoint.open(path, IDENTITY).close()
+    identity = changed()
+    identity["inputs"][1]["mtime_ns"] = 1_800_000_000_000_000_000
+    with pytest.raises(
+        CheckpointMismatch,
+        match=r"^input 'more.jsonl' changed \(modified 2023-11-14T22:13:20Z -> 2027-01-15T08:00:00Z\)",
+    ):
+        reopen(path, identity)
+    identity = changed(
+        schema=[{"name": "id", "type": "string"}, {"name": "note", "type": "string"}]
+    )
+    with pytest.raises(CheckpointMismatch, match=r"^the table's column 'id' changed"):
+        reopen(path, identity)
+    identity = changed(schema=[{"name": "id", "type": "integer"}])
+    with pytest.raises(
+        CheckpointMismatch, match=r"^the table's columns changed \(\['id', 'note'\] -> \['id'\]\)"
+    ):
+        reopen(path, identity)
 
 
 def test_changed_option_is_named_with_old_and_new_value(tmp_path: Path) -> None:

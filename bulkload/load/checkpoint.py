@@ -298,7 +298,10 @@ def _header_identity(path: Path, raw: bytes) -> Any:
     body = _verified_body(raw)
     if body is None:
         raise _corrupt(path, 1, "fails its checksum (damaged or edited)")
-    header = orjson.loads(body)
+    try:
+        header = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        header = None
     if not isinstance(header, dict) or header.get("t") != "header":
         raise _corrupt(path, 1, "is not a bulkload checkpoint header")
     version = header.get("version")
@@ -546,12 +549,18 @@ def _describe_changes(recorded: Any, wanted: Any) -> list[str]:
     if not isinstance(recorded, dict) or not isinstance(wanted, dict):
         return []
     changes: list[str] = []
-    for key in sorted(set(recorded) | set(wanted), key=lambda k: (k != "table", k != "inputs", k)):
+    first_keys = ("table", "schema", "inputs")
+    for key in sorted(
+        set(recorded) | set(wanted),
+        key=lambda k: (first_keys.index(k) if k in first_keys else len(first_keys), k),
+    ):
         old, new = recorded.get(key, _ABSENT), wanted.get(key, _ABSENT)
         if old == new:
             continue
         if key == "table":
             changes.append(f"table changed ({_show(old)} -> {_show(new)})")
+        elif key == "schema" and isinstance(old, list) and isinstance(new, list):
+            changes.append(_describe_schema(old, new))
         elif key == "inputs" and isinstance(old, list) and isinstance(new, list):
             changes.extend(_describe_inputs(old, new))
         elif isinstance(old, dict) and isinstance(new, dict):
@@ -560,6 +569,17 @@ def _describe_changes(recorded: Any, wanted: Any) -> list[str]:
         else:
             changes.extend(_describe_options({key: old}, {key: new}))
     return changes
+
+
+def _describe_schema(old: list[Any], new: list[Any]) -> str:
+    old_names = [_input_name(column, i) for i, column in enumerate(old)]
+    new_names = [_input_name(column, i) for i, column in enumerate(new)]
+    if old_names != new_names:
+        return f"the table's columns changed ({_show_names(old_names)} -> {_show_names(new_names)})"
+    for name, before, after in zip(new_names, old, new, strict=True):
+        if before != after:
+            return f"the table's column {name!r} changed ({_show(before)} -> {_show(after)})"
+    return "the table's schema changed"
 
 
 def _describe_options(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -594,6 +614,8 @@ def _describe_fingerprint(old: Mapping[str, Any], new: Mapping[str, Any]) -> str
         before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
         if isinstance(before, str) and isinstance(after, str) and len(before) > 16:
             parts.append(f"{key} differs")  # content hashes: the values mean nothing to a reader
+        elif key.endswith("mtime_ns") and type(before) is int and type(after) is int:
+            parts.append(f"modified {_show_time_ns(before)} -> {_show_time_ns(after)}")
         else:
             parts.append(f"{key} {_show(before)} -> {_show(after)}")
     return "; ".join(parts)
@@ -635,6 +657,14 @@ def _show(value: Any) -> str:
     else:
         text = orjson.dumps(value, option=_DUMPS_OPTIONS).decode()
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _show_time_ns(value: int) -> str:
+    try:
+        moment = datetime.fromtimestamp(value / 1e9, UTC)
+    except (OverflowError, OSError, ValueError):
+        return _show(value)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _show_names(names: list[str]) -> str:
