@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 
 from bulkload.cli import cli
-from bulkload.cli.common import run
+from bulkload.cli.common import fail, run
 from bulkload.emulator import EmulatorConfig, run_emulator
+from bulkload.errors import BulkloadError
 
 LISTENING_PREFIX = "bulkload emulator listening on "
 
@@ -78,23 +79,26 @@ def emulator_command(
     seed: int,
 ) -> None:
     """Run a local emulator of the Peak Ingestion API (SQLite-backed, with fault knobs)."""
-    config = EmulatorConfig(
-        host=host,
-        port=port,
-        db_path=db_path,
-        api_keys=api_keys,
-        client_id=client_id,
-        client_secret=client_secret,
-        token_ttl_s=token_ttl_s,
-        store=not no_store,
-        seed=seed,
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        fail_rate=fail_rate,
-        throttle_rate=throttle_rate,
-        reset_rate=reset_rate,
-        drop_after_commit_rate=drop_after_commit_rate,
-    )
+    try:
+        config = EmulatorConfig(
+            host=host,
+            port=port,
+            db_path=db_path,
+            api_keys=api_keys,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_ttl_s=token_ttl_s,
+            store=not no_store,
+            seed=seed,
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            fail_rate=fail_rate,
+            throttle_rate=throttle_rate,
+            reset_rate=reset_rate,
+            drop_after_commit_rate=drop_after_commit_rate,
+        )
+    except BulkloadError as exc:
+        fail(str(exc), exc.exit_code)
     if not api_keys and client_id is None:
         click.echo(
             "bulkload emulator: no --api-key or --client-id given: every /api request "

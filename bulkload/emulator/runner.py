@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,22 +77,26 @@ async def run_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[Em
     """Serve the emulated API until the block exits; the database outlives it only if
     ``config.db_path`` was given."""
     config = config or EmulatorConfig()
-    temp_dir: str | None = None
-    if config.db_path is None:
-        temp_dir = tempfile.mkdtemp(prefix="bulkload-emulator-")
-        db_path = Path(temp_dir) / "emulator.db"
-    else:
-        db_path = config.db_path
-    store = Store(db_path)
-    service = EmulatedService(config, store)
-    runner = web.AppRunner(
-        service.build_app(),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-    )
-    try:
+    async with AsyncExitStack() as cleanup:
+        if config.db_path is None:
+            temp_dir = tempfile.mkdtemp(prefix="bulkload-emulator-")
+            cleanup.callback(shutil.rmtree, temp_dir, ignore_errors=True)
+            db_path = Path(temp_dir) / "emulator.db"
+        else:
+            db_path = config.db_path
+        store = open_store(db_path)
+        cleanup.callback(store.close)
+        service = EmulatedService(config, store)
+        runner = web.AppRunner(
+            service.build_app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
         await runner.setup()
+        cleanup.push_async_callback(runner.cleanup)
+        # Runs first on exit: requests waiting on injected latency must not delay shutdown.
+        cleanup.callback(service.faults.close)
         site = web.TCPSite(runner, config.host, config.port)
         try:
             await site.start()
@@ -102,9 +107,13 @@ async def run_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[Em
             ) from exc
         port = runner.addresses[0][1]
         yield EmulatorHandle(service, base_url(config.host, port))
-    finally:
-        service.faults.close()
-        await runner.cleanup()
-        store.close()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def open_store(db_path: Path) -> Store:
+    try:
+        return Store(db_path)
+    except sqlite3.Error as exc:
+        raise ConfigError(
+            f"cannot open the emulator database {str(db_path)!r} ({exc}); "
+            "check that its directory exists and is writable"
+        ) from exc

@@ -61,6 +61,7 @@ class EmulatorStats:
     def to_json(self, rows_per_table: dict[str, int]) -> dict[str, Any]:
         return {
             "requests_by_status": {str(s): n for s, n in sorted(self.requests_by_status.items())},
+            "requests_total": sum(self.requests_by_status.values()),
             "in_flight": self.in_flight,
             "max_in_flight_seen": self.max_in_flight_seen,
             "largest_body_bytes": self.largest_body_bytes,
