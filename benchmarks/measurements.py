@@ -88,14 +88,14 @@ def median(values: Iterable[float]) -> float | None:
 def select(
     measurements: Sequence[Measurement],
     *,
-    scenario: str,
+    scenario: str | None = None,
     case: str | None = None,
     tool: str | None = None,
 ) -> list[Measurement]:
     return [
         m
         for m in measurements
-        if m.scenario == scenario
+        if (scenario is None or m.scenario == scenario)
         and (case is None or m.case == case)
         and (tool is None or m.tool == tool)
     ]

@@ -32,8 +32,9 @@ HTTP_TIMEOUT_S = 10.0
 _STDERR_TAIL_BYTES = 2000
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-# (pid, finished) -> None: runs while the child runs, may signal it; returns when done watching.
-Watcher = Callable[[int, threading.Event], None]
+# (pid, started, finished) -> None: runs while the child runs and may signal it; ``started`` is
+# the time.perf_counter() reading just before the child was started.
+Watcher = Callable[[int, float, threading.Event], None]
 
 
 class BenchmarkError(RuntimeError):
@@ -126,7 +127,7 @@ def run_child(
         reaper.start()
         try:
             if watch is not None:
-                watch(process.pid, finished)
+                watch(process.pid, started, finished)
         finally:
             remaining_s = max(0.0, timeout_s - (time.perf_counter() - started))
             timed_out = not finished.wait(remaining_s)
