@@ -39,6 +39,7 @@ from benchmarks.processes import (
     run_child,
     send_signal,
 )
+from benchmarks.profile import profile_command
 from benchmarks.report import ReportContext, write_report
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -283,6 +284,20 @@ class Bench:
                 for fmt, dataset in datasets.items():
                     self.measure(emulator, "formats", fmt, BULKLOAD, repeat, dataset)
 
+    def profile(self) -> str:
+        dataset = self.small(self.plan.cpu_records)
+        with self.emulator(0) as emulator:
+            emulator.create_table(datagen.table_definition())
+            argv, _ = self.loader_argv(BULKLOAD, dataset, emulator.url, "profile")
+            text = profile_command(
+                argv,
+                self.work / "profile.raw.txt",
+                run_timeout_s(dataset.records),
+                self.loader_core,
+            )
+        header = f"py-spy record --rate 250 of `bulkload load` on {dataset.records:,} small records at 0 ms."
+        return header + "\n\n" + text
+
     def resume_after_crash(self) -> None:
         dataset = datagen.generate(
             self.scratch, kind="small", fmt="jsonl", target_bytes=self.plan.resume_bytes
@@ -400,7 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true", help="the full measurements for RESULTS.md")
     parser.add_argument("--only", help=f"comma-separated scenarios of {', '.join(SCENARIOS)}")
     parser.add_argument("--scratch", type=Path, default=datagen.DEFAULT_SCRATCH_DIR)
-    parser.add_argument("--profile-text", type=Path, help="a text profile to include in the report")
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample one bulkload run at 0 ms with py-spy"
+    )
     args = parser.parse_args(argv)
 
     plan = FULL if args.full else QUICK
@@ -438,7 +455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot_path = out_dir / f"throughput{suffix}.png"
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
-    profile_text = args.profile_text.read_text(encoding="utf-8") if args.profile_text else None
+    profile_text = None
+    if args.profile:
+        print(f"[{plan.mode}] profile", file=sys.stderr, flush=True)
+        try:
+            profile_text = bench.profile()
+        except BenchmarkError as exc:
+            failures.append(f"profile: {exc}")
     context = ReportContext(
         mode=plan.mode,
         command=command.strip(),
