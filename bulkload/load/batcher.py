@@ -1,0 +1,123 @@
+"""Size-aware greedy packing of serialized records into request bodies.
+
+A request holds at most ``max_records`` records and its body, ``[r1,r2,...]``, at most
+``max_bytes`` bytes. Records are packed greedily in input order: a batch is sealed when the
+next record would break a limit, or as soon as it holds ``max_records`` (so a full batch
+leaves at once instead of waiting for a record that may be slow to come). Plain
+synchronous code without I/O: the pipeline calls it from its reader thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from bulkload.contract.schema import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
+
+T = TypeVar("T")
+
+# "[" and "]" around the records; the smallest possible body is "[]".
+_BRACKETS_BYTES = 2
+
+
+@dataclass(slots=True)
+class Batch(Generic[T]):
+    seq: int
+    records: list[bytes]  # serialized records, in input order
+    tags: list[T]  # the caller's per-record metadata (positions), parallel to records
+    body: bytes  # b"[" + b",".join(records) + b"]", built once when sealed
+
+    @property
+    def size(self) -> int:
+        return len(self.records)
+
+
+def body_size(record_sizes: Iterable[int]) -> int:
+    """Exact bytes of the body holding records of these sizes: brackets plus commas."""
+    count = 0
+    total = 0
+    for size in record_sizes:
+        count += 1
+        total += size
+    return _BRACKETS_BYTES + total + max(count - 1, 0)
+
+
+class Batcher(Generic[T]):
+    """Packs records into batches; ``add`` and ``flush`` hand back each sealed batch once.
+
+    ``add`` seals and returns the open batch when the new record does not fit in it (the
+    record then starts the next batch), or the batch the record just filled to
+    ``max_records``; otherwise None. A batch returned by ``add`` whose last tag is the
+    caller's tag for this record therefore contains it.
+    """
+
+    __slots__ = ("_max_bytes", "_max_records", "_next_seq", "_records", "_tags", "_used_bytes")
+
+    def __init__(
+        self,
+        *,
+        max_records: int = MAX_RECORDS_PER_REQUEST,
+        max_bytes: int = MAX_BODY_BYTES,
+        first_seq: int = 0,
+    ) -> None:
+        if max_records < 1:
+            raise ValueError(f"max_records must be at least 1, got {max_records}")
+        if max_bytes < _BRACKETS_BYTES + 1:
+            raise ValueError(f"max_bytes must be at least 3, got {max_bytes}")
+        self._max_records = max_records
+        self._max_bytes = max_bytes
+        self._next_seq = first_seq
+        self._records: list[bytes] = []
+        self._tags: list[T] = []
+        # Body bytes so far counting "[" and, per record, the record and the byte after it
+        # ("," or the closing "]"): exactly the body size once there is a record.
+        self._used_bytes = 1
+
+    def fits_alone(self, record: bytes) -> bool:
+        """Whether a batch of just this record is within max_bytes (else reject it)."""
+        return len(record) + _BRACKETS_BYTES <= self._max_bytes
+
+    def add(self, record: bytes, tag: T) -> Batch[T] | None:
+        """Add one record (precondition: ``fits_alone(record)``); see the class docstring."""
+        cost = len(record) + 1
+        records = self._records
+        sealed = None
+        if self._used_bytes + cost > self._max_bytes:
+            if cost + 1 > self._max_bytes:
+                raise ValueError(
+                    f"a record of {len(record)} bytes cannot fit in a {self._max_bytes}-byte "
+                    "body; check fits_alone() first"
+                )
+            # Only a non-empty batch gets here (the record fits alone), so max_records > 1
+            # and the record starting the next batch cannot also fill it: one batch out.
+            sealed = self._seal()
+            records = self._records
+        records.append(record)
+        self._tags.append(tag)
+        self._used_bytes += cost
+        if sealed is None and len(records) >= self._max_records:
+            return self._seal()
+        return sealed
+
+    def flush(self) -> Batch[T] | None:
+        """Seal the open batch at the end of the input (None if it is empty)."""
+        if not self._records:
+            return None
+        return self._seal()
+
+    @property
+    def pending_records(self) -> int:
+        """Records in the open batch, not yet handed out."""
+        return len(self._records)
+
+    def _seal(self) -> Batch[T]:
+        records, tags = self._records, self._tags
+        batch = Batch(
+            seq=self._next_seq, records=records, tags=tags, body=b"[" + b",".join(records) + b"]"
+        )
+        self._next_seq += 1
+        self._records = []
+        self._tags = []
+        self._used_bytes = 1
+        return batch
