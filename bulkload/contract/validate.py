@@ -1,0 +1,692 @@
+"""Record validation (contract 2), compiled once per table schema.
+
+Hot path (``check_raw`` on a valid record): one typed msgspec decode that checks keys,
+JSON syntax, integers, booleans, strings and date shapes while it parses, then a few cheap
+post-checks: numeric values are kept as raw JSON text (digits count *as written*, which a
+float would lose) and fast-accepted by a per-column regex; dates are calendar-checked only
+when their day is above 28; duplicate keys are ruled out by counting colons. A valid record
+is sent as its own bytes, never re-serialized.
+
+Anything the hot path does not accept goes to the slow path, which re-reads the record with
+the plain rules (stdlib JSON, Decimal, the date formats) and decides, naming the first
+problem. The slow path is the definition; the hot path only ever accepts what it would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+from msgspec import UNSET, Meta, Raw
+
+from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.schema import MAX_PRECISION, Column, ColumnType, TableSchema
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_SIGNIFICANT_DIGITS = MAX_PRECISION
+_BOM = b"\xef\xbb\xbf"
+_JSON_WHITESPACE = b" \t\r\n"
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_CSV_INTEGER = re.compile(r"[+-]?[0-9]+")
+_CSV_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_SHOWN_CHARS = 40
+# The judge of JSON syntax everywhere. Floats stay text-exact Decimals, so a number too big
+# for a double (1e999) is still JSON: only a numeric column's own rule may refuse it.
+_SYNTAX = msgspec.json.Decoder(float_hook=Decimal)
+
+
+class RecordInvalid(Exception):
+    """One record breaks the contract; ``reason`` is one line and ``str(exc) == reason``."""
+
+    def __init__(self, reason: str, column: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.column = column
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class _Problem(Exception):
+    """A value breaks its column's rule; the message does not yet name the column."""
+
+
+class _NumberText:
+    """A JSON number exactly as written, so integer-ness and digits are judged on the text."""
+
+    __slots__ = ("is_integer", "text")
+
+    def __init__(self, text: str, is_integer: bool) -> None:
+        self.text = text
+        self.is_integer = is_integer
+
+
+class _ObjectPairs(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs in order, so duplicate keys stay visible."""
+
+
+def _parse_plain(text: str) -> Any:
+    """Stdlib JSON with every number kept as text and every object kept as pairs."""
+    return json.loads(
+        text,
+        parse_int=lambda s: _NumberText(s, True),
+        parse_float=lambda s: _NumberText(s, False),
+        parse_constant=_reject_constant,
+        object_pairs_hook=_ObjectPairs,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _show(value: Any) -> str:
+    """A short, JSON-like rendering of a value for a reason."""
+    if isinstance(value, _NumberText):
+        text = value.text
+    elif value is None:
+        return "null"
+    elif value is True or value is False:
+        return "true" if value else "false"
+    elif isinstance(value, _ObjectPairs | Mapping):
+        return "an object"
+    elif isinstance(value, list | tuple):
+        return "an array"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = repr(value) if not isinstance(value, int | float) else str(value)
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 3] + "..."
+    return text
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, _ObjectPairs | Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is True or value is False:
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain rules, one per column type. Each returns the value to serialize (check_object).
+
+
+@dataclass(frozen=True, slots=True)
+class _NumericLimits:
+    """Digits allowed before/after the point; None/None means "at most 38 significant"."""
+
+    before: int | None
+    after: int | None
+    label: str
+
+    @classmethod
+    def of(cls, column: Column) -> _NumericLimits:
+        precision, scale = column.precision, column.scale
+        if precision is None and scale is None:
+            return cls(None, None, "numeric")
+        precision = MAX_PRECISION if precision is None else precision
+        scale = 0 if scale is None else scale
+        return cls(precision - scale, scale, f"numeric({precision},{scale})")
+
+
+def _decimal_problem(number: Decimal, text: str, limits: _NumericLimits) -> str | None:
+    """Digits as written: Decimal("12.50") has 2 after the point; leading zeros don't count."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # callers pass finite values only
+    if limits.before is None or limits.after is None:
+        if len(digits) > MAX_SIGNIFICANT_DIGITS:
+            return (
+                f"{_clip(text)} has {len(digits)} significant digits, "
+                f"at most {MAX_SIGNIFICANT_DIGITS} are allowed"
+            )
+        return None
+    after = max(0, -exponent)
+    before = 0 if not any(digits) else max(0, len(digits) + exponent)
+    if before > limits.before:
+        return (
+            f"{_clip(text)} has {before} digits before the point, "
+            f"{limits.label} allows {limits.before}"
+        )
+    if after > limits.after:
+        return (
+            f"{_clip(text)} has {after} digits after the point, "
+            f"{limits.label} allows {limits.after}"
+        )
+    return None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _check_numeric(value: Any, limits: _NumericLimits) -> Any:
+    expected = "expected a number or a string holding a plain decimal"
+    if isinstance(value, _NumberText):
+        text = value.text
+        number = Decimal(text)
+        if not value.is_integer and not math.isfinite(float(number)):
+            raise _Problem(f"{_clip(text)} is not a finite number")
+        result: Any = value
+    elif isinstance(value, str):
+        if _PLAIN_DECIMAL.fullmatch(value) is None:
+            raise _Problem(
+                f"{expected} (optional sign, digits, optional fraction), got {_show(value)}"
+            )
+        text, number, result = value, Decimal(value), value
+    elif isinstance(value, bool):
+        raise _Problem(f"{expected}, got {_show(value)}")
+    elif isinstance(value, int):
+        text, number, result = str(value), Decimal(value), value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Problem(f"{value} is not a finite number")
+        text, number, result = repr(value), Decimal(repr(value)), value
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _Problem(f"{value} is not a finite number")
+        text = format(value, "f")
+        number, result = value, text  # a JSON string keeps every digit exactly
+    else:
+        raise _Problem(f"{expected}, got {_show(value)}")
+    problem = _decimal_problem(number, text, limits)
+    if problem is not None:
+        raise _Problem(problem)
+    return result
+
+
+def _check_integer(value: Any) -> Any:
+    if isinstance(value, _NumberText) and value.is_integer:
+        # Bound the text before int(): Python refuses to parse absurdly long integers.
+        if len(value.text) <= 20 and INT64_MIN <= int(value.text) <= INT64_MAX:
+            return value
+    elif isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    raise _Problem(f"expected an integer in the signed 64-bit range, got {_show(value)}")
+
+
+def _check_string(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    raise _Problem(f"expected a string, got {_show(value)}")
+
+
+def _check_boolean(value: Any) -> Any:
+    if value is True or value is False:
+        return value
+    raise _Problem(f"expected true or false, got {_show(value)}")
+
+
+def _check_date(value: Any, column: Column, fmt: DateFormat) -> Any:
+    what = "a date" if column.type is ColumnType.DATE else "a timestamp"
+    if isinstance(value, str):
+        if fmt.matches(value):
+            return value
+        if re.fullmatch(fmt.regex, value) is not None:
+            raise _Problem(f"{_show(value)} is not a real calendar {what[2:]}")
+        raise _Problem(f"expected {what} in format {fmt.text}, got {_show(value)}")
+    if isinstance(value, date):
+        try:
+            return fmt.format(value)
+        except ValueError as exc:
+            raise _Problem(f"{value!r} {exc}") from None
+    raise _Problem(f"expected {what} as a string in format {fmt.text}, got {_show(value)}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One column's plain rule."""
+
+    column: Column
+    limits: _NumericLimits | None
+    date_format: DateFormat | None
+
+    @property
+    def name(self) -> str:
+        return self.column.name
+
+    def check(self, value: Any) -> Any:
+        """The value to serialize, or _Problem. ``value`` is never None here."""
+        kind = self.column.type
+        if kind is ColumnType.STRING:
+            return _check_string(value)
+        if kind is ColumnType.INTEGER:
+            return _check_integer(value)
+        if kind is ColumnType.BOOLEAN:
+            return _check_boolean(value)
+        if kind is ColumnType.NUMERIC:
+            assert self.limits is not None
+            return _check_numeric(value, self.limits)
+        if kind is ColumnType.JSON:
+            return value
+        assert self.date_format is not None
+        return _check_date(value, self.column, self.date_format)
+
+
+def _rule_for(column: Column) -> _Rule:
+    fmt = column.effective_date_format
+    return _Rule(
+        column=column,
+        limits=_NumericLimits.of(column) if column.type is ColumnType.NUMERIC else None,
+        date_format=compile_format(fmt) if fmt is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The hot path's pieces, derived from the rules.
+
+_Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
+
+
+def _fast_numeric_pattern(limits: _NumericLimits) -> re.Pattern[bytes]:
+    """Accepts only raw JSON that the plain rule accepts (null, or a plain number/string)."""
+    if limits.before is None or limits.after is None:
+        # At most 38 characters means at most 38 digits, so at most 38 significant ones.
+        number = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
+        string = rb'"[+-]?[0-9]+(?:\.[0-9]+)?"'
+        return re.compile(rb"null|(?=[^\n]{1,38}\Z)(?:" + number + rb"|" + string + rb")")
+    fraction = rb"(?:\.[0-9]{1,%d})?" % limits.after if limits.after else b""
+    if limits.before:
+        number_int = rb"(?:0|[1-9][0-9]{0,%d})" % (limits.before - 1)
+        string_int = rb"(?:0*[1-9][0-9]{0,%d}|0+)" % (limits.before - 1)
+    else:
+        number_int, string_int = b"0", b"0+"
+    return re.compile(
+        rb"null|-?" + number_int + fraction + rb'|"[+-]?' + string_int + fraction + rb'"'
+    )
+
+
+def _struct_field_type(rule: _Rule) -> Any:
+    kind = rule.column.type
+    if kind in (ColumnType.NUMERIC, ColumnType.JSON):
+        return Raw  # kept as written; null arrives as Raw(b"null")
+    if kind is ColumnType.INTEGER:
+        return _Int64 | None
+    if kind is ColumnType.BOOLEAN:
+        return bool | None
+    if kind is ColumnType.STRING:
+        return str | None
+    assert rule.date_format is not None
+    return Annotated[str, Meta(pattern=rule.date_format.regex)] | None
+
+
+def _record_struct(rules: list[_Rule], *, forbid_unknown_fields: bool) -> type[msgspec.Struct]:
+    # Attribute names are positional: column names may be Python keywords or dunders.
+    return msgspec.defstruct(
+        "Record",
+        [(f"c{i}", _struct_field_type(rule), UNSET) for i, rule in enumerate(rules)],
+        rename={f"c{i}": rule.name for i, rule in enumerate(rules)},
+        forbid_unknown_fields=forbid_unknown_fields,
+        omit_defaults=True,
+        gc=False,
+    )
+
+
+_DatePostCheck = tuple[int, int, int, bool, Callable[[str], bool], int]
+
+
+def _date_post_check(index: int, fmt: DateFormat) -> _DatePostCheck:
+    """What the hot path needs for a date column whose value already matched the regex:
+    where the day is (an empty slice when no day can be missing from its month), whether
+    the day's place is unknown (always check), and how many colons a valid value holds."""
+    colons = fmt.text.count(":")  # TZH:TZM and literal colons; no token matches a colon
+    if not fmt.needs_calendar_check:
+        return (index, 0, 0, False, fmt.matches, colons)
+    if fmt.day_offset is None:
+        return (index, 0, 0, True, fmt.matches, colons)
+    return (index, fmt.day_offset, fmt.day_offset + 2, False, fmt.matches, colons)
+
+
+class RecordValidator:
+    """Checks records against one table schema; compile once, call per record."""
+
+    def __init__(self, schema: TableSchema, *, ignore_unknown_columns: bool = False) -> None:
+        self.schema = schema
+        self.ignore_unknown_columns = ignore_unknown_columns
+        self._rules = [_rule_for(column) for column in schema.columns]
+        self._rules_by_name = {rule.name: rule for rule in self._rules}
+        strict = _record_struct(self._rules, forbid_unknown_fields=True)
+        lenient = _record_struct(self._rules, forbid_unknown_fields=False)
+        self._strict_decoder = msgspec.json.Decoder(strict)
+        self._lenient_decoder = msgspec.json.Decoder(lenient)
+        self._width = len(self._rules)
+        self._numeric_checks = [
+            (i, _fast_numeric_pattern(rule.limits).fullmatch)
+            for i, rule in enumerate(self._rules)
+            if rule.limits is not None
+        ]
+        self._date_checks = [
+            _date_post_check(i, rule.date_format)
+            for i, rule in enumerate(self._rules)
+            if rule.date_format is not None
+        ]
+        self._text_indexes = [
+            i for i, rule in enumerate(self._rules) if rule.column.type is ColumnType.STRING
+        ]
+        self._json_indexes = [
+            i for i, rule in enumerate(self._rules) if rule.column.type is ColumnType.JSON
+        ]
+
+    # -- raw JSON text ------------------------------------------------------------------------
+
+    def check_raw(self, raw: bytes) -> bytes:
+        """The bytes to send for one record's JSON text: itself (stripped) when valid as is."""
+        if raw[:3] == _BOM:
+            raw = raw[3:]
+        raw = raw.strip(_JSON_WHITESPACE)
+        try:
+            record = self._strict_decoder.decode(raw)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            return self._check_raw_slowly(raw)
+        if self._passes_post_checks(raw, msgspec.structs.astuple(record)):
+            return raw
+        return self._check_raw_slowly(raw)
+
+    def _passes_post_checks(self, raw: bytes, values: tuple[Any, ...]) -> bool:
+        """True when the plain rules surely accept what msgspec accepted; False = look closer."""
+        for index, fullmatch in self._numeric_checks:
+            value = values[index]
+            if value is not UNSET and fullmatch(value) is None:
+                return False
+        expected_colons = self._width - values.count(UNSET)  # one per key...
+        for index, day_from, day_to, always, matches, colons in self._date_checks:
+            value = values[index]
+            if value.__class__ is str:
+                if (always or value[day_from:day_to] > "28") and not matches(value):
+                    return False
+                expected_colons += colons  # ...plus those inside values
+        if self._json_indexes:
+            if not raw.isascii():
+                try:
+                    raw.decode()  # msgspec does not check UTF-8 inside Raw values
+                except UnicodeDecodeError:
+                    return False
+            for index in self._json_indexes:
+                value = values[index]
+                if value is not UNSET:
+                    expected_colons += bytes(value).count(b":")
+        colons = raw.count(b":")
+        if colons != expected_colons:
+            for index in self._text_indexes:
+                value = values[index]
+                if value is not None and value is not UNSET:
+                    expected_colons += value.count(":")
+            if colons != expected_colons:
+                # More colons than keys and values explain: a key appeared twice, and
+                # msgspec silently kept the last one.
+                return False
+        # An escaped colon (\u003a) counts in a decoded value but not in the raw text.
+        return b"\\" not in raw or b"\\u003" not in raw
+
+    def _check_raw_slowly(self, raw: bytes) -> bytes:
+        pairs = self._parse_raw(raw)
+        cleaned = self._check_pairs(pairs)
+        if not cleaned:
+            return raw
+        try:
+            return msgspec.json.encode(self._lenient_decoder.decode(raw))
+        except (msgspec.DecodeError, RecursionError) as exc:  # the plain rules accepted it
+            raise RecordInvalid(_translate(str(exc))) from None
+
+    def _parse_raw(self, raw: bytes) -> _ObjectPairs:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise RecordInvalid(
+                f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+            ) from None
+        try:
+            # msgspec's verdict on syntax is the hot path's; this keeps both paths agreeing on
+            # lone surrogates and nesting depth, which the stdlib parser judges differently.
+            _SYNTAX.decode(raw)
+            parsed = _parse_plain(text)
+        except RecursionError:
+            raise RecordInvalid("not valid JSON: nested too deeply") from None
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise RecordInvalid(f"not valid JSON: {_clip(str(exc))}") from None
+        if not isinstance(parsed, _ObjectPairs):
+            raise RecordInvalid(f"not a JSON object (got {_json_kind(parsed)})")
+        return parsed
+
+    def _check_pairs(self, pairs: _ObjectPairs) -> bool:
+        """Raise the first problem; return True when unknown keys must be dropped."""
+        seen: set[str] = set()
+        duplicates: list[str] = []
+        unknown: list[str] = []
+        problems: list[RecordInvalid] = []
+        for key, value in pairs:
+            if key in seen:
+                if key not in duplicates:
+                    duplicates.append(key)
+                continue
+            seen.add(key)
+            rule = self._rules_by_name.get(key)
+            if rule is None:
+                unknown.append(key)
+            elif value is not None:
+                try:
+                    rule.check(value)
+                except _Problem as exc:
+                    problems.append(RecordInvalid(f"column {key!r}: {exc}", key))
+        if duplicates:
+            names = ", ".join(repr(k) for k in duplicates)
+            problems.insert(0, RecordInvalid(f"duplicate key {names} in one record", duplicates[0]))
+        if unknown and not self.ignore_unknown_columns:
+            problems.insert(0, self._unknown_columns_problem(unknown))
+        _raise_first(problems)
+        return bool(unknown)
+
+    def _unknown_columns_problem(self, unknown: list[str]) -> RecordInvalid:
+        noun = "column" if len(unknown) == 1 else "columns"
+        names = ", ".join(repr(k) for k in unknown)
+        return RecordInvalid(
+            f"unknown {noun} {names}: not in table {self.schema.name!r} "
+            "(fix the input or ignore unknown columns)",
+            unknown[0],
+        )
+
+    # -- for the emulator ---------------------------------------------------------------------
+
+    def decode(self, raw: bytes) -> dict[str, Any]:
+        """Validate one record's JSON text and return its values (numeric as Decimal)."""
+        sent = self.check_raw(raw)
+        values = msgspec.structs.astuple(self._lenient_decoder.decode(sent))
+        out: dict[str, Any] = {}
+        for rule, value in zip(self._rules, values, strict=True):
+            if value is UNSET:
+                continue
+            kind = rule.column.type
+            if kind is ColumnType.JSON:
+                value = _JSON_VALUES.decode(value)
+            elif kind is ColumnType.NUMERIC:
+                value = _raw_to_decimal(bytes(value))
+            out[rule.name] = value
+        return out
+
+    # -- already-parsed Python values ---------------------------------------------------------
+
+    def check_object(self, obj: Any) -> bytes:
+        """orjson bytes of one parsed record (JSON array item, Parquet row, CSV row dict)."""
+        if not isinstance(obj, Mapping):
+            raise RecordInvalid(f"not a JSON object (got {_json_kind(obj)})")
+        out: dict[str, Any] = {}
+        unknown: list[str] = []
+        problems: list[RecordInvalid] = []
+        for key, value in obj.items():
+            rule = self._rules_by_name.get(key) if isinstance(key, str) else None
+            if rule is None:
+                unknown.append(str(key))
+            elif value is not None:
+                try:
+                    out[key] = rule.check(value)
+                except _Problem as exc:
+                    problems.append(RecordInvalid(f"column {key!r}: {exc}", key))
+        if unknown and not self.ignore_unknown_columns:
+            problems.insert(0, self._unknown_columns_problem(unknown))
+        _raise_first(problems)
+        return _dump(out)
+
+    # -- CSV ----------------------------------------------------------------------------------
+
+    def csv_header_problems(self, header: list[str]) -> list[str]:
+        problems: list[str] = []
+        seen: set[str] = set()
+        for name in header:
+            if name in seen:
+                problems.append(f"CSV header names column {name!r} twice")
+            seen.add(name)
+        unknown = [name for name in header if name not in self._rules_by_name]
+        if unknown and not self.ignore_unknown_columns:
+            problems.append(self._unknown_columns_problem(unknown).reason)
+        return problems
+
+    def csv_encoder(self, header: list[str]) -> Callable[[list[str]], bytes]:
+        """A function turning one CSV row (text fields) into the JSON bytes to send."""
+        header_problems = self.csv_header_problems(header)
+        width = len(header)
+        converters = [
+            (name, _csv_converter(self._rules_by_name[name]))
+            for name in header
+            if name in self._rules_by_name
+        ]
+        keep = [name in self._rules_by_name for name in header]
+        all_kept = all(keep)
+
+        def encode(row: list[str]) -> bytes:
+            if len(row) != width:
+                raise RecordInvalid(f"row has {len(row)} fields, header has {width}")
+            if header_problems:
+                raise RecordInvalid(header_problems[0])
+            fields = row if all_kept else [text for text, k in zip(row, keep, strict=True) if k]
+            out: dict[str, Any] = {}
+            problems: list[RecordInvalid] = []
+            for (name, convert), text in zip(converters, fields, strict=True):
+                if text:
+                    try:
+                        out[name] = convert(text)
+                    except _Problem as exc:
+                        problems.append(RecordInvalid(f"column {name!r}: {exc}", name))
+            _raise_first(problems)
+            return _dump(out)
+
+        return encode
+
+
+def _csv_converter(rule: _Rule) -> Callable[[str], Any]:
+    kind = rule.column.type
+    if kind is ColumnType.STRING:
+        return _identity
+    if kind is ColumnType.INTEGER:
+        return _csv_integer
+    if kind is ColumnType.BOOLEAN:
+        return _csv_boolean
+    if kind is ColumnType.JSON:
+        return _csv_json
+    if kind is ColumnType.NUMERIC:
+        limits = rule.limits
+        assert limits is not None
+        return lambda text: _check_numeric(text, limits)
+    fmt = rule.date_format
+    assert fmt is not None
+    column = rule.column
+    return lambda text: _check_date(text, column, fmt)
+
+
+def _identity(text: str) -> Any:
+    return text
+
+
+def _csv_integer(text: str) -> Any:
+    # Not int(text) alone: it also takes spaces, underscores and other scripts' digits.
+    if _CSV_INTEGER.fullmatch(text) and len(text) <= 20 and INT64_MIN <= int(text) <= INT64_MAX:
+        return int(text)
+    raise _Problem(f"expected an integer in the signed 64-bit range, got {_show(text)}")
+
+
+def _csv_boolean(text: str) -> Any:
+    value = _CSV_BOOLEANS.get(text.lower())
+    if value is None:
+        raise _Problem(f"expected true, false, 1 or 0, got {_show(text)}")
+    return value
+
+
+def _csv_json(text: str) -> Any:
+    try:
+        _SYNTAX.decode(text)
+    except RecursionError:
+        raise _Problem("not valid JSON: nested too deeply") from None
+    except msgspec.DecodeError as exc:
+        raise _Problem(f"not valid JSON: {exc}") from None
+    return orjson.Fragment(text.strip())  # exactly as written: big integers keep their digits
+
+
+def _float_or_decimal(text: str) -> float | Decimal:
+    number = float(text)
+    return number if math.isfinite(number) else Decimal(text)
+
+
+_JSON_VALUES = msgspec.json.Decoder(float_hook=_float_or_decimal)
+
+
+def _raw_to_decimal(raw: bytes) -> Decimal | None:
+    if raw == b"null":
+        return None
+    value = msgspec.json.decode(raw) if raw[:1] == b'"' else raw.decode()
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # check_raw has accepted it, so this is a bug, not user input
+        raise RecordInvalid(f"numeric value {_clip(value)} cannot be read") from None
+
+
+def _dump(out: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(out)
+    except TypeError:
+        for name, value in out.items():
+            try:
+                orjson.dumps(value)
+            except TypeError as exc:
+                raise RecordInvalid(
+                    f"column {name!r}: cannot be written as JSON: {exc}", name
+                ) from None
+        raise
+
+
+def _raise_first(problems: list[RecordInvalid]) -> None:
+    if not problems:
+        return
+    first = problems[0]
+    if len(problems) > 1:
+        more = len(problems) - 1
+        raise RecordInvalid(
+            f"{first.reason} (and {more} more problem{'s' * (more > 1)})", first.column
+        )
+    raise first
+
+
+_MSGSPEC_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def _translate(message: str) -> str:
+    """Last resort: a msgspec message with its path turned into a column name."""
+    found = _MSGSPEC_PATH.search(message)
+    if found is None:
+        return f"not valid: {message}"
+    column = found.group("path").split(".")[0].split("[")[0]
+    return f"column {column!r}: {message[: found.start()]}"
