@@ -8,7 +8,7 @@ record (400) -> one transaction -> maybe lose the answer (drop-after-commit).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,16 @@ from bulkload.emulator.auth import Authenticator, Unauthorized
 from bulkload.emulator.config import EmulatorConfig
 from bulkload.emulator.faults import THROTTLE_RETRY_AFTER_S, Fault, FaultInjector
 from bulkload.emulator.stats import EmulatorStats
-from bulkload.emulator.store import BadPageToken, RowEncoder, Store, TableExists, row_encoder
+from bulkload.emulator.store import (
+    BadPageToken,
+    RowEncoder,
+    RowReader,
+    SqlValue,
+    Store,
+    TableExists,
+    row_encoder,
+    row_reader,
+)
 from bulkload.errors import ConfigError
 
 MAX_ERRORS_LISTED = 100
@@ -86,7 +95,21 @@ async def read_capped(request: web.Request, limit: int) -> bytes | None:
 class _Table:
     schema: TableSchema
     validator: RecordValidator
+    read_row: RowReader
     encode_row: RowEncoder
+
+    def to_row(self, raw: bytes) -> Sequence[SqlValue]:
+        """Validate one record and return its SQL parameters; raises RecordInvalid.
+
+        The validator decides (``check_raw``, its fast path); the accepted text is then
+        read straight into SQL values, which is several times cheaper than building the
+        ``decode`` dict. Anything the reader cannot read goes through ``decode``.
+        """
+        accepted = self.validator.check_raw(raw)
+        try:
+            return self.read_row(accepted)
+        except msgspec.DecodeError:
+            return self.encode_row(self.validator.decode(accepted))
 
 
 class EmulatedService:
@@ -112,6 +135,7 @@ class EmulatedService:
         self._tables[schema.name] = _Table(
             schema=schema,
             validator=RecordValidator(schema),
+            read_row=row_reader(schema),
             encode_row=row_encoder(schema),
         )
 
@@ -280,13 +304,13 @@ class EmulatedService:
                 [],
             )
         if self.config.store:
-            rows = []
+            rows: list[Sequence[SqlValue]] = []
             errors: list[dict[str, Any]] = []
             failed = 0
-            decode, encode_row = table.validator.decode, table.encode_row
+            to_row = table.to_row
             for index, raw in enumerate(records):
                 try:
-                    rows.append(encode_row(decode(bytes(raw))))
+                    rows.append(to_row(bytes(raw)))
                 except RecordInvalid as exc:
                     failed += 1
                     if len(errors) < MAX_ERRORS_LISTED:

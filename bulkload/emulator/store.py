@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +36,7 @@ _SQL_TYPES = {
 
 SqlValue = str | int | float | None
 RowEncoder = Callable[[Mapping[str, Any]], tuple[SqlValue, ...]]
+RowReader = Callable[[bytes], Sequence[SqlValue]]
 
 
 class TableExists(Exception):
@@ -100,6 +101,65 @@ def row_encoder(schema: TableSchema) -> RowEncoder:
         return tuple(values)
 
     return encode
+
+
+_READ_TYPES: dict[ColumnType, Any] = {
+    ColumnType.STRING: str | None,
+    ColumnType.BOOLEAN: bool | None,  # sqlite3 binds a bool as the integer 0/1
+    ColumnType.INTEGER: int | None,
+    ColumnType.DATE: str | None,
+    ColumnType.TIMESTAMP: str | None,
+    ColumnType.NUMERIC: msgspec.Raw,  # as written, so no digit is lost on the way
+    ColumnType.JSON: msgspec.Raw,
+}
+
+
+def _numeric_text(raw: bytes) -> str | None:
+    if raw == b"null":
+        return None
+    text = raw.decode()
+    return str(Decimal(text[1:-1] if text[:1] == '"' else text))
+
+
+def _json_text(raw: bytes) -> str | None:
+    return None if raw == b"null" else raw.decode()
+
+
+def row_reader(schema: TableSchema) -> RowReader:
+    """Compile: the JSON text of one record the validator has accepted -> SQL parameters.
+
+    This only reads; deciding validity is the validator's job. It raises
+    msgspec.DecodeError for anything it cannot read, and the caller then falls back
+    to the validator's own ``decode`` and ``row_encoder``.
+    """
+    columns = schema.columns
+    # Attribute names are positional: column names may be Python keywords.
+    record_type = msgspec.defstruct(
+        "StoredRecord",
+        [(f"c{i}", _READ_TYPES[c.type], None) for i, c in enumerate(columns)],
+        rename={f"c{i}": c.name for i, c in enumerate(columns)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    decode = msgspec.json.Decoder(record_type).decode
+    astuple = msgspec.structs.astuple
+    fix_ups = tuple(
+        (i, _numeric_text if c.type is ColumnType.NUMERIC else _json_text)
+        for i, c in enumerate(columns)
+        if c.type in (ColumnType.NUMERIC, ColumnType.JSON)
+    )
+
+    def read(raw: bytes) -> Sequence[SqlValue]:
+        if not fix_ups:
+            return astuple(decode(raw))
+        row = list(astuple(decode(raw)))
+        for index, fix_up in fix_ups:
+            value = row[index]
+            if value is not None:
+                row[index] = fix_up(bytes(value))
+        return row
+
+    return read
 
 
 def _decode_value(column: Column, value: SqlValue) -> Any:
@@ -207,7 +267,7 @@ class Store:
         next_token = _encode_page_token(page[-1][0]) if len(rows) > limit else None
         return TablePage(tables=tables, next_token=next_token)
 
-    def insert_rows(self, schema: TableSchema, rows: Iterable[tuple[SqlValue, ...]]) -> None:
+    def insert_rows(self, schema: TableSchema, rows: Iterable[Sequence[SqlValue]]) -> None:
         """All rows in one transaction: a request is stored whole or not at all."""
         sql = self._insert_sql.get(schema.name)
         if sql is None:
