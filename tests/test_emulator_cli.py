@@ -6,10 +6,12 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from click.testing import CliRunner
 
 import bulkload.cli.emulator  # noqa: F401  (registers the command)
@@ -22,7 +24,10 @@ KEY = "cli-secret-key"
 CLIENT_SECRET = "cli-client-secret"
 
 
-async def test_serves_until_sigint_and_exits_0_without_printing_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_serves_until_signalled_and_exits_0_without_printing_secrets(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     db = tmp_path / "cli.db"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -55,7 +60,7 @@ async def test_serves_until_sigint_and_exits_0_without_printing_secrets(tmp_path
         ):
             assert resp.status == 200
             assert await resp.json() == {"tables": []}
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         rest_out, err = await asyncio.wait_for(proc.communicate(), EXIT_GUARD_S)
     finally:
         if proc.returncode is None:
@@ -68,7 +73,27 @@ async def test_serves_until_sigint_and_exits_0_without_printing_secrets(tmp_path
     assert db.exists()
 
 
-def test_half_an_oauth_client_is_a_usage_error() -> None:
-    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--client-id", "only-id"])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--client-id", "only-id"], "--client-secret"),
+        (["--fail-rate", "2"], "fail_rate"),
+        (["--throttle-rate", "0.6", "--reset-rate", "0.6"], "sum"),
+    ],
+)
+def test_bad_options_are_a_one_line_usage_error(args: list[str], named: str) -> None:
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", *args])
     assert result.exit_code == 2
-    assert "--client-secret" in result.output
+    assert named in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_port_in_use_is_a_usage_error_naming_the_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["emulator", "--port", str(port), "--api-key", "k"])
+    assert result.exit_code == 2
+    assert str(port) in result.output
+    assert "--port" in result.output

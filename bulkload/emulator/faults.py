@@ -143,4 +143,6 @@ class FaultInjector:
         if self._throttle_count % 2:
             return str(THROTTLE_RETRY_AFTER_S)
         when = datetime.now(UTC) + timedelta(seconds=THROTTLE_RETRY_AFTER_S)
-        return format_datetime(when, usegmt=True)
+        # An HTTP date has whole seconds: round up so the pause is never shorter.
+        whole = when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
+        return format_datetime(whole, usegmt=True)
