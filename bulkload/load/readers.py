@@ -95,7 +95,7 @@ class ReaderProblem:
     line: int  # 1-based line where the record starts
     end: int  # position just after it (resume semantics as Chunk.ends)
     reason: str
-    raw: bytes  # the record's bytes, or their first PROBLEM_RAW_PREFIX_BYTES
+    raw: bytes  # the record's bytes; for an over-long one, its first bytes only
 
 
 @dataclass(slots=True)
@@ -433,6 +433,22 @@ class _Source:
             remaining -= len(block)
         return line_breaks
 
+    def skip_bom(self) -> int:
+        """At the start of the stream: drop a UTF-8 byte order mark; return its length."""
+        head = b""
+        while len(head) < len(UTF8_BOM):
+            block = self.read()
+            if not block:
+                break
+            head += block
+        if head.startswith(UTF8_BOM):
+            head = head[len(UTF8_BOM) :]
+            skipped = len(UTF8_BOM)
+        else:
+            skipped = 0
+        self._pending = head
+        return skipped
+
     def _beyond_end(self, start: int) -> InputError:
         return InputError(
             f"input {self.name}: resume position {start} is past its end; the file changed "
@@ -552,6 +568,16 @@ class _Pending:
         return chunk
 
 
+def _problem_prefix_bytes(limit: int) -> int:
+    return min(PROBLEM_RAW_PREFIX_BYTES, limit)
+
+
+def _problem_prefix(data: bytes, limit: int) -> bytes:
+    """What the rejects file keeps of an over-long record: the same bytes whatever the
+    block size was when the limit was crossed."""
+    return data[: _problem_prefix_bytes(limit)]
+
+
 def _too_long(limit: int) -> str:
     return f"line longer than {limit:,} bytes (no record can be that large); skipped"
 
@@ -569,7 +595,8 @@ def _read_jsonl(
     carried_size = 0
     skipping_line: int | None = None  # line number of an over-long line being skipped
     skipped_prefix = b""
-    at_file_start = start == 0
+    if start == 0:
+        offset += source.skip_bom()
     while True:
         try:
             block = source.read()
@@ -578,11 +605,6 @@ def _read_jsonl(
             raise
         if not block:
             break
-        if at_file_start:
-            at_file_start = False
-            if block.startswith(UTF8_BOM):
-                block = block[len(UTF8_BOM) :]
-                offset += len(UTF8_BOM)
         if skipping_line is not None:
             newline = block.find(b"\n")
             if newline < 0:
@@ -600,7 +622,7 @@ def _read_jsonl(
             carried_size += len(block)
             if carried_size > limit:
                 skipping_line = line_no + 1
-                skipped_prefix = b"".join(carried)[:PROBLEM_RAW_PREFIX_BYTES]
+                skipped_prefix = _problem_prefix(b"".join(carried), limit)
                 offset += carried_size
                 carried, carried_size = [], 0
             continue
@@ -622,9 +644,7 @@ def _read_jsonl(
                 continue
             if check_length and len(line) > limit:
                 pending.problems.append(
-                    ReaderProblem(
-                        line_no, offset, _too_long(limit), line[:PROBLEM_RAW_PREFIX_BYTES]
-                    )
+                    ReaderProblem(line_no, offset, _too_long(limit), _problem_prefix(line, limit))
                 )
                 continue
             items.append(line)
@@ -632,7 +652,7 @@ def _read_jsonl(
             ends.append(offset)
         if len(carry) > limit:
             skipping_line = line_no + 1
-            skipped_prefix = carry[:PROBLEM_RAW_PREFIX_BYTES]
+            skipped_prefix = _problem_prefix(carry, limit)
             offset += len(carry)
             carried, carried_size = [], 0
         else:
@@ -674,7 +694,6 @@ class _CsvLineFeeder:
         self._lines: list[bytes] = []
         self._index = 0
         self._carry = b""
-        self._at_file_start = offset == 0
         self._eof = False
         self._last_unterminated = False  # the final line has no b"\n"
         self._skipped_long_line = False
@@ -716,11 +735,6 @@ class _CsvLineFeeder:
             if self._eof:
                 raise StopIteration
             block = self.source.read()
-            if self._at_file_start and block:
-                self._at_file_start = False
-                if block.startswith(UTF8_BOM):
-                    block = block[len(UTF8_BOM) :]
-                    self.offset += len(UTF8_BOM)
             if not block:
                 self._eof = True
                 if self._carry:
@@ -739,7 +753,7 @@ class _CsvLineFeeder:
     def _skip_long_line(self) -> None:
         """Drop an over-long line without holding it; it becomes a problem."""
         first_line = self.line_no + 1
-        prefix = self._carry[:PROBLEM_RAW_PREFIX_BYTES]
+        prefix = _problem_prefix(self._carry, self.limit)
         self.offset += len(self._carry)
         self._carry = b""
         while True:
@@ -790,7 +804,7 @@ def _read_csv(
     if start > 0 and input_file.path is not None:
         # Read the header on its own, then seek (or discard) straight to ``start``.
         with _Source(input_file, source.buffer_bytes) as header_source:
-            header_feeder = _CsvLineFeeder(header_source, 0, 0, limit)
+            header_feeder = _CsvLineFeeder(header_source, header_source.skip_bom(), 0, limit)
             header = _read_csv_header(header_feeder, csv.reader(header_feeder, strict=True))
             header_end = header_feeder.offset
         if header is None or start < header_end:
@@ -799,7 +813,7 @@ def _read_csv(
         feeder = _CsvLineFeeder(source, start, line_breaks, limit)
         reader = csv.reader(feeder, strict=True)
     else:
-        feeder = _CsvLineFeeder(source, 0, 0, limit)
+        feeder = _CsvLineFeeder(source, source.skip_bom(), 0, limit)
         reader = csv.reader(feeder, strict=True)
         header = _read_csv_header(feeder, reader)
         if header is None:
@@ -903,11 +917,13 @@ class _JsonArrayScanner:
     later, by the validator, so a malformed element becomes one rejected record.
     """
 
-    def __init__(self, name: str, offset: int, line_breaks: int, limit: int, out: _Pending) -> None:
+    def __init__(
+        self, name: str, offset: int, line_breaks: int, limit: int, out: _Pending, *, resumed: bool
+    ) -> None:
         self.name = name
         self.limit = limit
         self.out = out
-        self.state = _ArrayState.AFTER_ELEMENT if offset > 0 else _ArrayState.BEFORE_ARRAY
+        self.state = _ArrayState.AFTER_ELEMENT if resumed else _ArrayState.BEFORE_ARRAY
         self.buffer = b""
         self.buffer_offset = offset  # stream position of buffer[0]
         self.pos = 0  # scan position in buffer
@@ -943,7 +959,7 @@ class _JsonArrayScanner:
         ):
             # Keep scanning the element's structure, but stop holding its bytes.
             self.oversize_prefix = self.buffer[
-                self.element_start : self.element_start + PROBLEM_RAW_PREFIX_BYTES
+                self.element_start : self.element_start + _problem_prefix_bytes(self.limit)
             ]
         if self.oversize_prefix is not None and self.state is _ArrayState.IN_ELEMENT:
             self.element_start = self.pos
@@ -1024,9 +1040,6 @@ class _JsonArrayScanner:
                     self.oversize_prefix = None
                     pos = at
             elif state is _ArrayState.BEFORE_ARRAY:
-                if self.buffer_offset + at == 0 and buffer.startswith(UTF8_BOM):
-                    pos = len(UTF8_BOM)
-                    continue
                 if char != _OPEN_BRACKET:
                     line = self.line_breaks_before(self.buffer_offset + at) + 1
                     raise InputError(
@@ -1061,7 +1074,7 @@ class _JsonArrayScanner:
         raw = self.buffer[self.element_start : delimiter].rstrip(_WHITESPACE)
         end = self.buffer_offset + self.element_start + len(raw)
         if self.oversize_prefix is None and len(raw) > self.limit:
-            self.oversize_prefix = raw[:PROBLEM_RAW_PREFIX_BYTES]
+            self.oversize_prefix = _problem_prefix(raw, self.limit)
         if self.oversize_prefix is not None:
             reason = f"array element longer than {self.limit:,} bytes (no record can be that large)"
             self.out.problems.append(
@@ -1087,7 +1100,8 @@ def _read_json_array(
     # Elements may span lines: count the line breaks before ``start`` rather than trust a hint.
     line_breaks = source.skip_to(start, count_lines=True)
     pending = _Pending(ChunkKind.RAW_JSON, chunk_records)
-    scanner = _JsonArrayScanner(source.name, start, line_breaks, limit, pending)
+    offset = start if start > 0 else source.skip_bom()
+    scanner = _JsonArrayScanner(source.name, offset, line_breaks, limit, pending, resumed=start > 0)
     while True:
         try:
             block = source.read()
