@@ -14,6 +14,7 @@ from typing import Any
 
 BULKLOAD = "bulkload"
 NAIVE = "naive"
+STARTUP_CASE = "start-up"  # a CPU-scenario case on a tiny input: the fixed cost of one run
 
 
 @dataclass(frozen=True, slots=True)

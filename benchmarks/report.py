@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks.measurements import (
     BULKLOAD,
     NAIVE,
+    STARTUP_CASE,
     Measurement,
     ResumeResult,
     api_bound_records_per_s,
@@ -175,47 +176,78 @@ def _bound_section(
     return lines, verdicts
 
 
-def _cpu_section(ms: Sequence[Measurement]) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+def _cpu_section(
+    ms: Sequence[Measurement],
+) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
     runs = select(ms, scenario="cpu")
-    if not runs:
+    main_runs = [m for m in runs if m.case != STARTUP_CASE]
+    if not main_runs:
         return [], []
-    ours = select(runs, tool=BULKLOAD)
-    theirs = select(runs, tool=NAIVE)
-    ours_cpu = _med(ours, lambda m: m.cpu_s_per_million)
-    theirs_cpu = _med(theirs, lambda m: m.cpu_s_per_million)
-    cpu_advantage = ratio(theirs_cpu, ours_cpu)
-    rows = [
-        [
-            tool,
-            _num(_med(group, lambda m: m.cpu_s_per_million), 2),
-            _num(_med(group, lambda m: m.cpu_s), 2),
-            _num(_med(group, lambda m: m.records_per_s)),
-            _num(_med(group, lambda m: m.max_rss_mb)),
-        ]
-        for tool, group in ((BULKLOAD, ours), (NAIVE, theirs))
+    rows = []
+    per_million: dict[str, float | None] = {}
+    marginal: dict[str, float | None] = {}
+    rates: dict[str, float | None] = {}
+    for tool in (BULKLOAD, NAIVE):
+        group = select(main_runs, tool=tool)
+        startup = select(runs, case=STARTUP_CASE, tool=tool)
+        per_million[tool] = _med(group, lambda m: m.cpu_s_per_million)
+        rates[tool] = _med(group, lambda m: m.records_per_s)
+        cpu = _med(group, lambda m: m.cpu_s)
+        startup_cpu = _med(startup, lambda m: m.cpu_s)
+        records = group[0].records_ingested if group else 0
+        marginal[tool] = (
+            (cpu - startup_cpu) / records * 1e6
+            if cpu is not None and startup_cpu is not None and records
+            else None
+        )
+        rows.append(
+            [
+                tool,
+                _num(per_million[tool], 2),
+                _num(marginal[tool], 2),
+                _num(cpu, 2),
+                _num(startup_cpu, 2),
+                _num(rates[tool]),
+                _num(_med(group, lambda m: m.max_rss_mb)),
+            ]
+        )
+    cpu_advantage = ratio(per_million[NAIVE], per_million[BULKLOAD])
+    marginal_advantage = ratio(marginal[NAIVE], marginal[BULKLOAD])
+    header = [
+        "tool",
+        "CPU s per million",
+        "… start-up excluded",
+        "CPU s",
+        "start-up CPU s",
+        "records/s",
+        "peak RSS MB",
     ]
     lines = [
         "## b. CPU per record (emulator at 0 ms)",
         "",
-        "Loader CPU = user + system seconds of the loader process (``os.wait4``), start-up included.",
+        "Loader CPU = user + system seconds of the loader process (`os.wait4`), start-up",
+        f"included. The start-up cost is measured by runs on a {STARTUP_CASE!r} input of a",
+        "thousand records; 'start-up excluded' = (CPU s − start-up CPU s) per million records.",
+        "The verdicts use the figure with start-up included (the stricter one).",
         "",
-        *_table(["tool", "CPU s per million", "CPU s", "records/s", "peak RSS MB"], rows),
+        *_table(header, rows),
         "",
-        f"naive/bulkload CPU: **{_times(cpu_advantage)}**; "
-        f"bulkload/naive throughput: **{_times(ratio(_med(ours, lambda m: m.records_per_s), _med(theirs, lambda m: m.records_per_s)))}**",
+        f"naive/bulkload CPU: **{_times(cpu_advantage)}** ({_times(marginal_advantage)} start-up excluded);"
+        f" bulkload/naive throughput: **{_times(ratio(rates[BULKLOAD], rates[NAIVE]))}**",
         "",
         *_runs_table(runs),
         "",
     ]
+    ours = per_million[BULKLOAD]
     verdicts = [
         (
             "b. ≤ 2.5 CPU-s per million records",
-            _num(ours_cpu, 2),
-            None if ours_cpu is None else ours_cpu <= CPU_PER_MILLION_TARGET_S,
+            f"{_num(ours, 2)} ({_num(marginal[BULKLOAD], 2)} start-up excluded)",
+            None if ours is None else ours <= CPU_PER_MILLION_TARGET_S,
         ),
         (
             "b. ≥ 3× less CPU than naive",
-            _times(cpu_advantage),
+            f"{_times(cpu_advantage)} ({_times(marginal_advantage)} start-up excluded)",
             None if cpu_advantage is None else cpu_advantage >= CPU_RATIO_TARGET,
         ),
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 from benchmarks.measurements import (
     BULKLOAD,
     NAIVE,
+    STARTUP_CASE,
     Measurement,
     ResumeResult,
     api_bound_records_per_s,
@@ -128,3 +129,17 @@ def test_writes_markdown_and_png(tmp_path: Path) -> None:
     write_report(markdown, png, CONTEXT, measurements, None)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![throughput against latency](throughput.png)" in markdown.read_text(encoding="utf-8")
+
+
+def test_start_up_cost_is_reported_apart() -> None:
+    measurements = [
+        run("cpu", "0 ms", BULKLOAD, 1, elapsed_s=5, cpu_s=3.0),
+        run("cpu", "0 ms", NAIVE, 1, elapsed_s=12, cpu_s=9.0),
+        run("cpu", STARTUP_CASE, BULKLOAD, 1, elapsed_s=0.1, cpu_s=0.5, records=1_000),
+        run("cpu", STARTUP_CASE, NAIVE, 1, elapsed_s=0.1, cpu_s=0.25, records=1_000),
+    ]
+    text = render_markdown(CONTEXT, measurements, None)
+    line = next(x for x in text.splitlines() if x.startswith("| b. ≤ 2.5 CPU-s per million"))
+    assert "3.00 (2.50 start-up excluded)" in line and "**not met**" in line
+    ratio_line = next(x for x in text.splitlines() if x.startswith("| b. ≥ 3× less CPU"))
+    assert "3.00× (3.50× start-up excluded)" in ratio_line and "**met**" in ratio_line
