@@ -671,3 +671,23 @@ def test_oauth_reprs_hide_the_secret() -> None:
     config = oauth_config()
     assert CLIENT_SECRET not in repr(config)
     assert CLIENT_SECRET not in repr(PeakClient(config))
+
+
+async def test_no_token_old_or_new_leaks_into_a_later_error(mocked: aioresponses) -> None:
+    endpoint = TokenEndpoint()
+
+    def answer(url: URL, **kwargs: Any) -> CallbackResult:
+        if kwargs["headers"]["Authorization"] == "tok-1":
+            return CallbackResult(status=401)
+        echo = f"seen tok-1, tok-2 and {CLIENT_SECRET}"
+        return CallbackResult(status=400, payload={"message": echo, "errors": [echo]})
+
+    mocked.post(TOKEN_URL, callback=endpoint, repeat=True)
+    mocked.post(ORDERS_URL, callback=answer, repeat=True)
+    async with PeakClient(oauth_config()) as client:
+        with pytest.raises(RecordsRejected) as caught:
+            await client.ingest("orders", BODY)
+    texts = [str(caught.value), *(e.message for e in caught.value.record_errors)]
+    for text in texts:
+        for secret in ("tok-1", "tok-2", CLIENT_SECRET):
+            assert secret not in text

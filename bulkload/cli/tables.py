@@ -18,12 +18,12 @@ import orjson
 from bulkload.cli import cli
 from bulkload.cli.common import api_config_from_options, api_options, fail, run, usage_error
 from bulkload.client import PeakClient
+from bulkload.client.http import MAX_LIST_PAGE_SIZE
 from bulkload.config import ApiConfig
 from bulkload.contract.schema import Column, TableSchema
 from bulkload.errors import BulkloadError, InputError, SchemaDefinitionError
 
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 DEFAULT_SAMPLE_RECORDS = 1000
 
 
@@ -136,7 +136,7 @@ def tables_group() -> None:
 @tables_group.command("list")
 @click.option(
     "--limit",
-    type=click.IntRange(1, MAX_PAGE_SIZE),
+    type=click.IntRange(1, MAX_LIST_PAGE_SIZE),
     default=DEFAULT_PAGE_SIZE,
     show_default=True,
     help="Tables per page requested from the API (every page is listed).",

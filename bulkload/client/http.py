@@ -96,6 +96,9 @@ class PeakClient:
         self._tables_url = config.base_url.rstrip("/") + TABLES_PATH
         self._session: aiohttp.ClientSession | None = None
         self._auth: Authenticator | None = None
+        # Every token sent so far, so a server echoing an old one can't leak it into a
+        # message; tokens change at most a few times a day, so this stays tiny.
+        self._sent_tokens: set[str] = set()
 
     def __repr__(self) -> str:
         return f"PeakClient(base_url={self._config.base_url!r})"
@@ -264,6 +267,7 @@ class PeakClient:
         )
         for attempt in (1, 2):
             token = await auth.token()
+            self._sent_tokens.add(token)
             try:
                 answer = await self._send_once(
                     session,
@@ -393,12 +397,15 @@ class PeakClient:
 
     def _scrub(self, text: str) -> str:
         """Remove every secret we know of from ``text`` before it goes into a message."""
+        secrets = set(self._sent_tokens)
         if self._auth is not None:
-            for secret in self._auth.secrets():
-                if secret:
-                    text = text.replace(secret, "***")
-        elif self._config.api_key is not None and self._config.api_key.value:
-            text = text.replace(self._config.api_key.value, "***")
+            secrets.update(self._auth.secrets())
+        if self._config.api_key is not None:
+            secrets.add(self._config.api_key.value)
+        # Longest first, so a secret containing another is removed whole.
+        for secret in sorted(secrets, key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
     def _detail(self, body: bytes) -> str:
