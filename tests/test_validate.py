@@ -280,7 +280,8 @@ def test_check_object_serializes_parquet_like_python_types() -> None:
         ({"at_tz": dt.datetime(2024, 1, 1)}, "at_tz", "no UTC offset"),
         ({"paid": 1}, "paid", "expected true or false"),
         ({"note": b"bytes"}, "note", "expected a string"),
-        ({"meta": 2**70}, "meta", "cannot be written as JSON"),
+        ({"meta": object()}, "meta", "cannot be written as JSON"),
+        ({"meta": float("inf")}, "meta", "inf is not JSON"),
         ({"note": "\ud800"}, "note", "cannot be written as JSON"),
         ({"nope": 1}, "nope", "unknown column 'nope'"),
         ({1: 1}, "1", "unknown column '1'"),
@@ -291,6 +292,12 @@ def test_check_object_rejections(obj: dict[Any, Any], column: str, reason: str) 
         VALIDATOR.check_object(obj)
     assert caught.value.column == column
     assert reason in caught.value.reason
+
+
+def test_check_object_writes_json_integers_beyond_64_bits() -> None:
+    sent = VALIDATOR.check_object({"meta": {"big": 2**70}, "id": 1})
+    assert sent == b'{"meta":{"big": 1180591620717411303424},"id":1}'
+    assert VALIDATOR.check_raw(sent) == sent
 
 
 def test_check_object_refuses_non_objects_and_drops_unknown_when_ignored() -> None:

@@ -274,6 +274,8 @@ class _Rule:
             assert self.limits is not None
             return _check_numeric(value, self.limits)
         if kind is ColumnType.JSON:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _Problem(f"{value} is not JSON")  # orjson would quietly write null
             return value
         assert self.date_format is not None
         return _check_date(value, self.column, self.date_format)
@@ -658,14 +660,24 @@ def _dump(out: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(out)
     except TypeError:
-        for name, value in out.items():
-            try:
-                orjson.dumps(value)
-            except TypeError as exc:
-                raise RecordInvalid(
-                    f"column {name!r}: cannot be written as JSON: {exc}", name
-                ) from None
-        raise
+        return orjson.dumps({name: _dump_value(name, value) for name, value in out.items()})
+
+
+def _dump_value(name: str, value: Any) -> Any:
+    """One value orjson can write, or the stdlib's text of it (orjson stops at 64-bit ints)."""
+    try:
+        orjson.dumps(value)
+        return value
+    except TypeError as exc:
+        problem = str(exc)
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        _SYNTAX.decode(text)  # e.g. a lone surrogate is no JSON, whoever writes it
+        return orjson.Fragment(text)
+    except (TypeError, ValueError, RecursionError, msgspec.DecodeError):
+        raise RecordInvalid(
+            f"column {name!r}: cannot be written as JSON: {problem}", name
+        ) from None
 
 
 def _raise_first(problems: list[RecordInvalid]) -> None:
