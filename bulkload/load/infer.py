@@ -1,0 +1,289 @@
+"""Schema inference: propose table columns from the first records of an input.
+
+Each sampled non-null value is given a *kind*; a column's type is the narrowest type that
+accepts every kind seen in it under the contract's validation rules, so a load into the
+proposed table does not reject the sampled records. Columns come in first-seen key order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from bulkload.contract.formats import compile_format
+from bulkload.contract.schema import (
+    DEFAULT_DATE_FORMAT,
+    DEFAULT_TIMESTAMP_FORMAT,
+    MAX_PRECISION,
+    MAX_SCALE,
+    NAME_PATTERN,
+    Column,
+    ColumnType,
+)
+from bulkload.errors import InputError
+from bulkload.load.readers import ChunkKind, InputFile, discover_inputs, read_chunks
+
+DEFAULT_SAMPLE_RECORDS = 1000
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# The texts the contract's CSV conversion accepts for each type.
+_CSV_INTEGER = re.compile(r"[+-]?[0-9]+")
+_CSV_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_CSV_BOOLEANS = frozenset({"true", "false"})  # 1/0 are taken as integers first
+
+# Floats stay text-exact Decimals, so 12.50 keeps its two digits after the point.
+_JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
+class _Kind(Enum):
+    INTEGER = "integer"  # fits int64
+    NUMBER = "number"  # any other finite number
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TEXT = "text"
+    JSON_ONLY = "json_only"  # object, array, or a number no numeric column can hold
+
+
+_NUMERIC_KINDS = frozenset({_Kind.INTEGER, _Kind.NUMBER})
+_STRING_KINDS = frozenset({_Kind.DATE, _Kind.TIMESTAMP, _Kind.TEXT})
+
+
+class _ColumnEvidence:
+    """What the sample showed of one column."""
+
+    __slots__ = ("digits_after", "digits_before", "from_json", "kinds", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.from_json = False  # JSON values were seen (not only CSV text)
+        self.kinds: set[_Kind] = set()
+        self.digits_before = 0
+        self.digits_after = 0
+
+    def add_number(self, number: Decimal | int) -> None:
+        before, after = _digits(number)
+        self.digits_before = max(self.digits_before, before)
+        self.digits_after = max(self.digits_after, after)
+
+    def column(self) -> Column:
+        kinds = self.kinds
+        if not kinds:
+            return Column(self.name, ColumnType.STRING)  # all null: nothing says otherwise
+        if kinds == {_Kind.INTEGER}:
+            return Column(self.name, ColumnType.INTEGER)
+        if kinds <= _NUMERIC_KINDS:
+            return self._numeric()
+        if kinds == {_Kind.BOOLEAN}:
+            return Column(self.name, ColumnType.BOOLEAN)
+        if kinds == {_Kind.DATE}:
+            return Column(self.name, ColumnType.DATE)
+        if kinds == {_Kind.TIMESTAMP}:
+            return Column(self.name, ColumnType.TIMESTAMP)
+        if kinds <= _STRING_KINDS or not self.from_json:
+            return Column(self.name, ColumnType.STRING)
+        # Objects, arrays, or a mix of JSON types: a string column would reject every
+        # non-string value, a JSON column takes them all.
+        return Column(self.name, ColumnType.JSON)
+
+    def _numeric(self) -> Column:
+        scale = min(self.digits_after, MAX_SCALE)
+        precision = min(max(self.digits_before + scale, 1), MAX_PRECISION)
+        scale = min(scale, precision)
+        return Column(self.name, ColumnType.NUMERIC, precision=precision, scale=scale)
+
+
+def _digits(number: Decimal | int) -> tuple[int, int]:
+    """Digits before and after the point as the contract counts them (leading zeros don't)."""
+    if isinstance(number, int):
+        return (len(str(abs(number))) if number else 0), 0
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite: JSON has no NaN or infinity
+    after = max(0, -exponent)
+    before = max(0, len(digits) + exponent) if any(digits) else 0
+    return before, after
+
+
+class _DateKinds:
+    """Tells date and timestamp strings (default formats, real calendar days) from text."""
+
+    def __init__(self) -> None:
+        self._is_date = compile_format(DEFAULT_DATE_FORMAT).matches
+        self._is_timestamp = compile_format(DEFAULT_TIMESTAMP_FORMAT).matches
+
+    def of(self, text: str) -> _Kind:
+        # Cheap length gates first: most text is neither 10 nor 19 characters long.
+        if len(text) == 10 and self._is_date(text):
+            return _Kind.DATE
+        if len(text) == 19 and self._is_timestamp(text):
+            return _Kind.TIMESTAMP
+        return _Kind.TEXT
+
+
+def _json_kind(value: Any, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
+    if isinstance(value, bool):
+        return _Kind.BOOLEAN
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            evidence.add_number(value)
+            return _Kind.INTEGER
+        return _big_number_kind(value, evidence)
+    if isinstance(value, Decimal):
+        return _big_number_kind(value, evidence)
+    if isinstance(value, str):
+        return dates.of(value)
+    return _Kind.JSON_ONLY
+
+
+def _big_number_kind(number: Decimal | int, evidence: _ColumnEvidence) -> _Kind:
+    """A number that is not an int64: numeric if its digits fit the contract's 38."""
+    if isinstance(number, int) and len(str(abs(number))) > MAX_PRECISION:
+        return _Kind.JSON_ONLY
+    if isinstance(number, Decimal) and len(number.as_tuple().digits) > MAX_PRECISION:
+        return _Kind.JSON_ONLY
+    evidence.add_number(number)
+    return _Kind.NUMBER
+
+
+def _csv_kind(text: str, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
+    if len(text) > MAX_PRECISION + 2:  # sign and point: longer is no number a column holds
+        return dates.of(text)
+    if _CSV_INTEGER.fullmatch(text):
+        number = int(text)
+        evidence.add_number(number)
+        return _Kind.INTEGER if INT64_MIN <= number <= INT64_MAX else _Kind.NUMBER
+    if _CSV_DECIMAL.fullmatch(text):
+        evidence.add_number(Decimal(text))
+        return _Kind.NUMBER
+    if text.lower() in _CSV_BOOLEANS:
+        return _Kind.BOOLEAN
+    return dates.of(text)
+
+
+def infer_columns(
+    path: Path, *, sample_records: int = DEFAULT_SAMPLE_RECORDS, input_format: str | None = None
+) -> list[Column]:
+    """Propose columns from the first ``sample_records`` records of ``path`` (a file, or a
+    directory read in name order). Raises InputError for unreadable or empty input and for
+    keys that cannot be column names."""
+    inputs = discover_inputs([str(path)], input_format)
+    if inputs[0].format == "parquet":
+        return _parquet_columns(inputs[0])
+    evidence: dict[str, _ColumnEvidence] = {}
+    dates = _DateKinds()
+    sampled = 0
+    for record, from_json in _sample(inputs, max(1, sample_records)):
+        sampled += 1
+        for name, value in record.items():
+            column = evidence.get(name)
+            if column is None:
+                column = evidence[name] = _ColumnEvidence(name)
+            if value is None:
+                continue
+            if from_json:
+                column.from_json = True
+                column.kinds.add(_json_kind(value, column, dates))
+            elif value != "":  # an empty CSV field is null
+                column.kinds.add(_csv_kind(value, column, dates))
+    if not sampled:
+        raise InputError(
+            f"input {path} has no records to infer columns from; "
+            "give a file with JSON objects or a CSV header and rows"
+        )
+    _check_names(path, list(evidence))
+    return [column.column() for column in evidence.values()]
+
+
+def _sample(inputs: list[InputFile], limit: int) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The first ``limit`` records as dicts (CSV rows by header); JSON values that are not
+    objects, or not JSON, are skipped: a load would reject them anyway."""
+    taken = 0
+    for input_file in inputs:
+        for chunk in read_chunks(input_file, chunk_records=min(limit, 2000)):
+            for item in chunk.items:
+                if taken >= limit:
+                    return
+                if chunk.kind is ChunkKind.CSV_ROWS:
+                    header = chunk.header or []
+                    yield dict(zip(header, item, strict=False)), False
+                    taken += 1
+                    continue
+                try:
+                    value = _JSON_DECODER.decode(item)
+                except msgspec.DecodeError:
+                    continue
+                if isinstance(value, dict):
+                    yield value, True
+                    taken += 1
+            if taken >= limit:
+                return
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    invalid = [name for name in names if not NAME_PATTERN.match(name)]
+    if invalid:
+        shown = ", ".join(repr(name) for name in invalid[:20])
+        more = f" and {len(invalid) - 20} more" if len(invalid) > 20 else ""
+        raise InputError(
+            f"input {path}: keys that cannot be column names: {shown}{more}; names need "
+            "letters, digits and underscores, not starting with a digit, at most 128; "
+            "rename them or write the schema by hand"
+        )
+    seen: dict[str, str] = {}
+    clashes = []
+    for name in names:
+        previous = seen.setdefault(name.lower(), name)
+        if previous != name:
+            clashes.append(f"{previous!r}/{name!r}")
+    if clashes:
+        raise InputError(
+            f"input {path}: keys differing only in case cannot both be columns: "
+            f"{', '.join(clashes)}; rename them or write the schema by hand"
+        )
+
+
+def _parquet_columns(input_file: InputFile) -> list[Column]:
+    """Parquet carries its own schema: map the Arrow types."""
+    pyarrow: Any = importlib.import_module("pyarrow")
+    parquet: Any = importlib.import_module("pyarrow.parquet")
+    types: Any = pyarrow.types
+    try:
+        schema = parquet.read_schema(input_file.path)
+    except (OSError, pyarrow.ArrowException) as exc:
+        raise InputError(
+            f"input {input_file.display_name} cannot be read as parquet ({exc}); check the file"
+        ) from None
+    columns = []
+    for arrow_field in schema:
+        kind = arrow_field.type
+        name: str = arrow_field.name
+        if types.is_boolean(kind):
+            columns.append(Column(name, ColumnType.BOOLEAN))
+        elif types.is_integer(kind) and not types.is_uint64(kind):
+            columns.append(Column(name, ColumnType.INTEGER))
+        elif types.is_uint64(kind):
+            columns.append(Column(name, ColumnType.NUMERIC, precision=20, scale=0))
+        elif types.is_decimal(kind):
+            precision = min(kind.precision, MAX_PRECISION)
+            scale = min(kind.scale, MAX_SCALE, precision)
+            columns.append(Column(name, ColumnType.NUMERIC, precision=precision, scale=scale))
+        elif types.is_floating(kind):
+            columns.append(Column(name, ColumnType.NUMERIC))
+        elif types.is_date(kind):
+            columns.append(Column(name, ColumnType.DATE))
+        elif types.is_timestamp(kind):
+            columns.append(Column(name, ColumnType.TIMESTAMP))
+        elif types.is_nested(kind):
+            columns.append(Column(name, ColumnType.JSON))
+        else:
+            columns.append(Column(name, ColumnType.STRING))
+    _check_names(Path(input_file.display_name), [c.name for c in columns])
+    return columns
