@@ -315,10 +315,20 @@ def test_infer_without_a_tty_or_yes_only_proposes(emulator_url: str, sample_data
         ["tables", "create", "cli_inferred_dry", "--infer", str(sample_data)], emulator_url
     )
     assert result.exit_code == 0, result.output
-    assert "proposed table definition" in result.stdout
+    assert "proposed table definition" in result.stderr
     assert "pass --yes" in result.stderr
+    proposed = json.loads(result.stdout)  # stdout is the definition alone, ready to save
+    assert proposed["tableName"] == "cli_inferred_dry"
+    assert {c["name"] for c in proposed["columns"]} == {"id", "name", "paid", "day"}
     missing = invoke(["tables", "get", "cli_inferred_dry"], emulator_url)
     assert missing.exit_code == 1  # nothing was created
+
+    saved = sample_data.with_name("proposed.json")
+    saved.write_text(result.stdout)
+    from_saved = invoke(
+        ["tables", "create", "cli_inferred_dry", "--schema", str(saved)], emulator_url
+    )
+    assert from_saved.exit_code == 0, from_saved.output
 
 
 def test_infer_with_yes_creates_the_proposed_table(emulator_url: str, sample_data: Path) -> None:

@@ -193,9 +193,9 @@ def get_command(
 @click.option(
     "--infer",
     "infer_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Propose columns from a sample of this data file instead.",
+    help="Propose columns from a sample of this data file (or directory of files) instead.",
 )
 @click.option(
     "--sample",
@@ -235,12 +235,17 @@ def create_command(
         assert infer_path is not None
         with user_errors():
             table = infer_definition(infer_path, name, sample_records, input_format)
-        click.echo("proposed table definition:")
+        # The JSON alone goes to stdout, so `> schema.json` saves an editable --schema file.
+        click.echo("proposed table definition:", err=True)
+        click.echo(render_table(table), err=True)
         echo_json(table.to_json())
-        click.echo(render_table(table))
         if not yes:
             if not stdin_is_interactive():
-                click.echo("not created: pass --yes to create it", err=True)
+                click.echo(
+                    "not created: pass --yes to create it, or save the JSON above, edit it "
+                    "and pass it with --schema FILE",
+                    err=True,
+                )
                 return
             if not click.confirm(f"create table {name}?", default=False):
                 click.echo("not created", err=True)
@@ -252,4 +257,8 @@ def create_command(
             return await client.create_table(table)
 
     created = run(create)
-    click.echo(f"created table {created.name} with {plural(len(created.columns), 'column')}")
+    # After --infer, stdout holds only the proposed JSON.
+    click.echo(
+        f"created table {created.name} with {plural(len(created.columns), 'column')}",
+        err=infer_path is not None,
+    )
