@@ -4,6 +4,7 @@ what goes on the wire, and that 30 requests really are in flight at once."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -146,6 +147,19 @@ async def test_what_goes_on_the_wire() -> None:
     assert headers["Authorization"] == KEY
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept-Encoding"] == "identity"
+
+
+async def test_a_compressed_answer_is_read_even_though_identity_was_asked() -> None:
+    async def ingest(request: web.Request) -> web.Response:
+        body = gzip.compress(b'{"recordsIngested": 7}')
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/v1/tables/{name}", ingest)
+    async with web_server(app) as url, PeakClient(config_for(url)) as client:
+        assert (await client.ingest("orders", BODY)).records_ingested == 7
 
 
 async def test_thirty_requests_are_in_flight_at_once() -> None:

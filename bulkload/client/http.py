@@ -13,6 +13,7 @@ import email.utils
 import logging
 import math
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -315,7 +316,11 @@ class PeakClient:
                 if 200 <= status < 300 and not lenient_success:
                     raise
                 payload = b""
-            return _Answer(status=status, headers=response.headers, body=payload)
+            return _Answer(
+                status=status,
+                headers=response.headers,
+                body=_decoded(payload, response.headers.get("Content-Encoding")),
+            )
 
     def _transport_error(self, exc: BaseException, call: _Call) -> TransportError:
         reason = self._scrub(str(exc)) or type(exc).__name__
@@ -443,6 +448,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     now = datetime.now(UTC) if now is None else now
     return max(0.0, (when - now).total_seconds())
+
+
+def _decoded(body: bytes, content_encoding: str | None) -> bytes:
+    """Undo gzip/deflate from a server that compressed despite ``Accept-Encoding: identity``."""
+    if not body or (content_encoding or "").strip().lower() not in ("gzip", "x-gzip", "deflate"):
+        return body
+    try:
+        return zlib.decompress(body, wbits=zlib.MAX_WBITS | 32)  # gzip or zlib, detected
+    except zlib.error:
+        return body
 
 
 def _json_or_none(body: bytes) -> Any:
