@@ -32,6 +32,8 @@ def _frame_parts(frame: str) -> tuple[str, str]:
 
 
 def _module_label(path: str) -> str:
+    if path.startswith("<frozen"):
+        return "imports (interpreter start-up)"
     parts = Path(path).parts
     if "bulkload" in parts:
         index = len(parts) - 1 - parts[::-1].index("bulkload")
@@ -70,7 +72,19 @@ def profile_command(argv: Sequence[str], output: Path, timeout_s: float, core: i
     if py_spy is None:
         raise BenchmarkError("py-spy is not installed; `.venv/bin/pip install py-spy` to profile")
     output.unlink(missing_ok=True)
-    command = [py_spy, "record", "--format", "raw", "--rate", "250", "-o", str(output), "--", *argv]
+    command = [
+        py_spy,
+        "record",
+        "--format",
+        "raw",
+        "--full-filenames",
+        "--rate",
+        "250",
+        "-o",
+        str(output),
+        "--",
+        *argv,
+    ]
     result = run_child(command, timeout_s=timeout_s, core=core)
     if result.exit_code != 0 or not output.exists():
         raise BenchmarkError(
