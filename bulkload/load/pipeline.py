@@ -276,9 +276,10 @@ class LoadRun:
     # ---- the senders (async workers) -----------------------------------------------------
 
     def _on_send_event(self, event: SendEvent) -> None:
-        if event.kind == "retry":
+        # counted live from events (not from outcomes) so progress shows retries as they happen
+        if event.kind in ("retry", "throttled"):
             self.stats.retries += 1
-        elif event.kind == "throttled":
+        if event.kind == "throttled":
             self.stats.throttled += 1
 
     async def _worker(self, queue: asyncio.Queue[_Work | None]) -> None:
@@ -468,11 +469,12 @@ async def load(
     cwd: Path | None = None,
     handle_sigint: bool = False,
     progress_stream: Any = None,
+    sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> LoadSummary:
     """Load every valid record of ``paths`` into ``table``; return the summary.
 
     ``api`` defaults to the environment (PEAK_* variables); pass ``client`` to use an
-    already-open client instead. Raises a ``BulkloadError`` for anything that stops the run
+    already-open client instead; ``sleep`` is how backoff waits (tests pass a fake). Raises a ``BulkloadError`` for anything that stops the run
     (its ``summary`` attribute, when set, describes what was done before it stopped).
     """
     config = config or LoadConfig()
@@ -509,6 +511,7 @@ async def load(
             checkpoint=checkpoint,
             rejects=rejects,
             progress_stream=progress_stream,
+            sleep=sleep,
         )
         remove_handler = _install_sigint(run) if handle_sigint else (lambda: None)
         try:
