@@ -6,9 +6,10 @@ below it, so a reader can see the spread and not only the summary.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.measurements import (
@@ -434,7 +435,16 @@ def plot_throughput(measurements: Sequence[Measurement], path: Path, title: str)
         "k--",
         label="API bound (30 × 500 / latency)",
     )
+    colors = {BULKLOAD: "tab:blue", NAIVE: "tab:orange"}
     for tool, style in ((BULKLOAD, "o-"), (NAIVE, "s-")):
+        at_zero = _med(
+            select(measurements, scenario="cpu", case="0 ms", tool=tool), lambda m: m.records_per_s
+        )
+        if at_zero is not None:
+            # With no latency the machine is the limit: the ceiling any latency can reach.
+            axes.axhline(
+                at_zero, color=colors[tool], linestyle=":", label=f"{tool} at 0 ms (machine limit)"
+            )
         points = [
             (latency, _med(select(runs, case=case, tool=tool), lambda m: m.records_per_s))
             for case in cases(measurements, "bound")
@@ -442,7 +452,13 @@ def plot_throughput(measurements: Sequence[Measurement], path: Path, title: str)
         ]
         shown = sorted((x, y) for x, y in points if y is not None and x > 0)
         if shown:
-            axes.plot([x for x, _ in shown], [y for _, y in shown], style, label=f"{tool} (median)")
+            axes.plot(
+                [x for x, _ in shown],
+                [y for _, y in shown],
+                style,
+                color=colors[tool],
+                label=f"{tool} (median)",
+            )
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("emulated API latency (ms)")
@@ -454,6 +470,28 @@ def plot_throughput(measurements: Sequence[Measurement], path: Path, title: str)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return True
+
+
+def save_results(
+    path: Path,
+    context: ReportContext,
+    measurements: Sequence[Measurement],
+    resume: ResumeResult | None,
+) -> None:
+    """Everything a report is made from, so it can be rewritten without running again."""
+    raw = {
+        "context": asdict(context),
+        "measurements": [asdict(m) for m in measurements],
+        "resume": asdict(resume) if resume else None,
+    }
+    path.write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
+
+
+def load_results(path: Path) -> tuple[ReportContext, list[Measurement], ResumeResult | None]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    resume = ResumeResult(**raw["resume"]) if raw.get("resume") else None
+    measurements = [Measurement(**m) for m in raw["measurements"]]
+    return ReportContext(**raw["context"]), measurements, resume
 
 
 def write_report(

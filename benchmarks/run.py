@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from benchmarks.processes import (
     send_signal,
 )
 from benchmarks.profile import profile_command
-from benchmarks.report import ReportContext, write_report
+from benchmarks.report import ReportContext, load_results, save_results, write_report
 
 BENCH_DIR = Path(__file__).resolve().parent
 API_KEY = "bench-key"  # the emulator's throwaway key; never a real credential
@@ -449,7 +449,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also sample one bulkload run at 0 ms with py-spy"
     )
+    parser.add_argument(
+        "--rerender",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="only rewrite the report from a saved scratch/results*.json (no runs)",
+    )
     args = parser.parse_args(argv)
+
+    if args.rerender:
+        context, measurements, resume = load_results(args.rerender)
+        _write(BENCH_DIR, context, measurements, resume)
+        return 0
 
     plan = FULL if args.full else QUICK
     chosen = (
@@ -480,12 +491,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures.append(f"{name}: {exc}")
             print(f"  {name} failed: {exc}", file=sys.stderr)
 
-    suffix = "" if plan.mode == "full" else f"-{plan.mode}"
-    out_dir = BENCH_DIR if not args.only else args.scratch
-    markdown_path = out_dir / f"RESULTS{suffix}.md"
-    plot_path = out_dir / f"throughput{suffix}.png"
-    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
     profile_text = None
     if args.profile:
         print(f"[{plan.mode}] profile", file=sys.stderr, flush=True)
@@ -493,6 +498,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile_text = bench.profile()
         except BenchmarkError as exc:
             failures.append(f"profile: {exc}")
+
+    out_dir = BENCH_DIR if not args.only else args.scratch
+    command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
     context = ReportContext(
         mode=plan.mode,
         command=command.strip(),
@@ -502,14 +511,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         method_notes=notes,
         profile_text=profile_text,
     )
-    write_report(markdown_path, plot_path, context, bench.measurements, bench.resume)
-    raw = {
-        "measurements": [asdict(m) for m in bench.measurements],
-        "resume": asdict(bench.resume) if bench.resume else None,
-    }
-    (args.scratch / f"results{suffix}.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
-    print(f"wrote {markdown_path} and {plot_path} in {context.duration_s:.0f} s", file=sys.stderr)
+    suffix = _suffix(plan.mode)
+    save_results(args.scratch / f"results{suffix}.json", context, bench.measurements, bench.resume)
+    _write(out_dir, context, bench.measurements, bench.resume)
     return 1 if failures else 0
+
+
+def _suffix(mode: str) -> str:
+    return "" if mode == "full" else f"-{mode}"
+
+
+def _write(
+    out_dir: Path,
+    context: ReportContext,
+    measurements: Sequence[Measurement],
+    resume: ResumeResult | None,
+) -> None:
+    suffix = _suffix(context.mode)
+    markdown_path = out_dir / f"RESULTS{suffix}.md"
+    plot_path = out_dir / f"throughput{suffix}.png"
+    write_report(markdown_path, plot_path, context, measurements, resume)
+    print(f"wrote {markdown_path} and {plot_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,13 @@ from benchmarks.measurements import (
     api_bound_records_per_s,
     median,
 )
-from benchmarks.report import ReportContext, render_markdown, write_report
+from benchmarks.report import (
+    ReportContext,
+    load_results,
+    render_markdown,
+    save_results,
+    write_report,
+)
 
 
 def run(
@@ -143,3 +149,28 @@ def test_start_up_cost_is_reported_apart() -> None:
     assert "3.00 (2.50 start-up excluded)" in line and "**not met**" in line
     ratio_line = next(x for x in text.splitlines() if x.startswith("| b. ≥ 3× less CPU"))
     assert "3.00× (3.50× start-up excluded)" in ratio_line and "**met**" in ratio_line
+
+
+def test_saved_results_render_the_same_report(tmp_path: Path) -> None:
+    measurements = [
+        run("cpu", "0 ms", BULKLOAD, 1, elapsed_s=5, cpu_s=3.0),
+        run("cpu", "0 ms", NAIVE, 1, elapsed_s=12, cpu_s=9.0),
+    ]
+    resume = ResumeResult(
+        input_records=1000,
+        input_bytes=250_000,
+        killed_after_s=10.0,
+        records_at_kill=500,
+        rerun_time_to_first_request_s=None,
+        rerun_wall_s=11.0,
+        rerun_exit_code=0,
+        rerun_records_skipped=500,
+        rerun_records_ingested=500,
+        emulator_records_total=None,
+    )
+    path = tmp_path / "results.json"
+    save_results(path, CONTEXT, measurements, resume)
+    context, loaded, loaded_resume = load_results(path)
+    assert render_markdown(context, loaded, loaded_resume) == render_markdown(
+        CONTEXT, measurements, resume
+    )
