@@ -1,7 +1,7 @@
 """bulkload: bulk-load files into Peak through the Ingestion API.
 
-    import asyncio, bulkload
-    summary = asyncio.run(bulkload.load("orders", ["orders.jsonl"], config=bulkload.LoadConfig()))
+import asyncio, bulkload
+summary = asyncio.run(bulkload.load("orders", ["orders.jsonl"], config=bulkload.LoadConfig()))
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -112,14 +112,15 @@ class ApiConfig:
                     token_url=token_url,
                     audience=env.get("PEAK_AUDIENCE") or None,
                 )
-        extra = {} if request_timeout_s is None else {"request_timeout_s": request_timeout_s}
-        return cls(
+        config = cls(
             base_url=(base_url or env.get("PEAK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
             api_key=Secret(key) if key else None,
             oauth=oauth,
             insecure=insecure,
-            **extra,
         )
+        if request_timeout_s is not None:
+            config = replace(config, request_timeout_s=request_timeout_s)
+        return config
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -137,7 +138,9 @@ def check_url_is_safe(url: str, *, insecure: bool, what: str) -> None:
     """Refuse plain http:// to anything but loopback: credentials would travel in clear."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} {url!r} is not an http(s) URL; give e.g. https://ingestion.peak.ai")
+        raise ConfigError(
+            f"{what} {url!r} is not an http(s) URL; give e.g. https://ingestion.peak.ai"
+        )
     if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
         raise ConfigError(
             f"{what} {url!r} is plain http to a non-loopback host: credentials would travel "
@@ -172,9 +175,13 @@ class LoadConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_batch_records <= MAX_RECORDS_PER_REQUEST:
-            raise ConfigError(f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST}, got {self.max_batch_records}")
+            raise ConfigError(
+                f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST}, got {self.max_batch_records}"
+            )
         if not 3 <= self.max_batch_bytes <= MAX_BODY_BYTES:
-            raise ConfigError(f"--max-bytes must be 3-{MAX_BODY_BYTES:,}, got {self.max_batch_bytes}")
+            raise ConfigError(
+                f"--max-bytes must be 3-{MAX_BODY_BYTES:,}, got {self.max_batch_bytes}"
+            )
         if not 1 <= self.concurrency <= MAX_CONCURRENT_REQUESTS:
             raise ConfigError(
                 f"--concurrency must be 1-{MAX_CONCURRENT_REQUESTS} (the API's per-tenant cap), "

@@ -13,7 +13,6 @@ import contextlib
 import random
 import secrets
 import sqlite3
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -118,14 +117,31 @@ def count_rows(db_path: Path, table: str) -> int:
         return int(rows)
 
 
-async def run_demo(records: int, workdir: Path, *, progress: bool = True) -> tuple[LoadSummary, int]:
-    """Run the demo in ``workdir``; return the load summary and the rows in the emulator."""
+def _prepare_workdir(workdir: Path, sample: Path, records: int) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
+    db_path = workdir / "emulator.sqlite"
+    for stale in (
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ):
+        stale.unlink(missing_ok=True)  # each demo starts from an empty service
+    write_sample(sample, records)
+
+
+async def run_demo(
+    records: int, workdir: Path, *, progress: bool = True
+) -> tuple[LoadSummary, int]:
+    """Run the demo in ``workdir``; return the load summary and the rows in the emulator."""
     sample = workdir / "demo_orders.jsonl"
     print(f"bulkload demo: writing {records:,} sample records to {sample}", flush=True)
-    write_sample(sample, records)
+    await asyncio.to_thread(_prepare_workdir, workdir, sample, records)
     db_path = workdir / "emulator.sqlite"
-    for stale in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+    for stale in (
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ):
         stale.unlink(missing_ok=True)  # each demo starts from an empty service
     async with emulator_process(db_path) as emulator:
         print(f"bulkload demo: emulator at {emulator.url}", flush=True)

@@ -124,7 +124,11 @@ class RecordsRejected(ApiError):
     """A 400: nothing of the request was stored. ``record_errors`` is a hint only."""
 
     def __init__(
-        self, message: str, *, status: int | None = 400, record_errors: list[RecordError] | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = 400,
+        record_errors: list[RecordError] | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.record_errors = list(record_errors or [])

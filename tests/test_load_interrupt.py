@@ -28,7 +28,10 @@ BATCH = 100
 WINDOW_RECORDS = 30 * BATCH  # the most a kill -9 can leave in flight
 
 SCHEMA = TableSchema.from_json(
-    {"tableName": "events", "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}]}
+    {
+        "tableName": "events",
+        "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}],
+    }
 )
 
 
@@ -44,7 +47,9 @@ async def emulator(tmp_path: Path) -> AsyncIterator[Any]:
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     path = tmp_path / "events.jsonl"
-    path.write_bytes(b"".join(orjson.dumps({"id": i, "note": "n" * 40}) + b"\n" for i in range(RECORDS)))
+    path.write_bytes(
+        b"".join(orjson.dumps({"id": i, "note": "n" * 40}) + b"\n" for i in range(RECORDS))
+    )
     return path
 
 
@@ -57,14 +62,10 @@ def cli_args(emu: Any, data: Path, tmp_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-async def wait_for_rows(emu: Any, at_least: int) -> None:
-    """Await the condition (rows landed) by polling the emulator's counter each loop turn."""
-    while emu.stats()["rows_per_table"].get("events", 0) < at_least:
-        await asyncio.sleep(0.01)
-
-
 async def run_to_end(args: list[str]) -> tuple[int, bytes, bytes]:
-    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
     return process.returncode, out, err
@@ -78,8 +79,10 @@ def landed(emu: Any) -> Counter[int]:
 async def test_kill_9_then_rerun_loses_nothing_and_duplicates_at_most_the_window(
     emulator: Any, data: Path, tmp_path: Path, kill_at: int
 ) -> None:
-    process = await asyncio.create_subprocess_exec(*cli_args(emulator, data, tmp_path), stderr=asyncio.subprocess.DEVNULL)
-    await asyncio.wait_for(wait_for_rows(emulator, kill_at), timeout=120)
+    process = await asyncio.create_subprocess_exec(
+        *cli_args(emulator, data, tmp_path), stderr=asyncio.subprocess.DEVNULL
+    )
+    await asyncio.wait_for(emulator.wait_for_records_ingested(kill_at), timeout=120)
     process.kill()
     await process.wait()
     code, out, err = await run_to_end(cli_args(emulator, data, tmp_path))
@@ -91,17 +94,21 @@ async def test_kill_9_then_rerun_loses_nothing_and_duplicates_at_most_the_window
     assert b"check: read = ingested + rejected + skipped" in out and b"ok" in out
 
 
-async def test_ctrl_c_then_rerun_has_no_duplicates(emulator: Any, data: Path, tmp_path: Path) -> None:
+async def test_ctrl_c_then_rerun_has_no_duplicates(
+    emulator: Any, data: Path, tmp_path: Path
+) -> None:
     process = await asyncio.create_subprocess_exec(
-        *cli_args(emulator, data, tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *cli_args(emulator, data, tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    await asyncio.wait_for(wait_for_rows(emulator, 5_000), timeout=120)
+    await asyncio.wait_for(emulator.wait_for_records_ingested(5_000), timeout=120)
     process.send_signal(signal.SIGINT)
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 130, err.decode()
     assert b"Traceback" not in err
     assert 0 < len(landed(emulator)) < RECORDS
-    code, out, err = await run_to_end(cli_args(emulator, data, tmp_path))
+    code, _out, err = await run_to_end(cli_args(emulator, data, tmp_path))
     assert code == 0, err.decode()
     counts = landed(emulator)
     assert counts == Counter(range(RECORDS))
@@ -115,4 +122,3 @@ async def test_finished_load_rerun_sends_nothing(emulator: Any, data: Path, tmp_
     assert code == 0
     assert emulator.stats()["batches_ingested"] == batches
     assert b"0 ingested" in out and f"{RECORDS:,} skipped".encode() in out
-

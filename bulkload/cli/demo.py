@@ -14,8 +14,19 @@ from bulkload.errors import EXIT_FAILED, BulkloadError
 
 
 @cli.command("demo")
-@click.option("--records", type=int, default=200_000, show_default=True, help="Sample records to write and load.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Where the sample, checkpoint, rejects and SQLite file go (default: a temp folder).")
+@click.option(
+    "--records",
+    type=int,
+    default=200_000,
+    show_default=True,
+    help="Sample records to write and load.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the sample, checkpoint, rejects and SQLite file go (default: a temp folder).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def demo_command(records: int, workdir: Path | None, no_progress: bool) -> None:
     """Start a local emulator, create a table, and load a sample file into it."""
@@ -27,7 +38,12 @@ def demo_command(records: int, workdir: Path | None, no_progress: bool) -> None:
     except BulkloadError as exc:
         fail(str(exc), exc.exit_code)
     click.echo(summary.render())
-    click.echo(f"rows in the emulator's table {DEMO_TABLE}: {rows:,} (SQLite file {workdir / 'emulator.sqlite'})")
+    click.echo(
+        f"rows in the emulator's table {DEMO_TABLE}: {rows:,} (SQLite file {workdir / 'emulator.sqlite'})"
+    )
     if rows != summary.records_ingested:
-        fail(f"the emulator holds {rows:,} rows but {summary.records_ingested:,} were acknowledged", EXIT_FAILED)
+        fail(
+            f"the emulator holds {rows:,} rows but {summary.records_ingested:,} were acknowledged",
+            EXIT_FAILED,
+        )
     sys.exit(0)

@@ -29,28 +29,100 @@ def write_summary_json(path: Path | None, summary: LoadSummary) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2))
     except OSError as exc:
-        click.echo(f"bulkload: warning: could not write the summary to {path}: {exc.strerror}", err=True)
+        click.echo(
+            f"bulkload: warning: could not write the summary to {path}: {exc.strerror}", err=True
+        )
 
 
 @cli.command("load")
 @click.argument("table")
 @click.argument("paths", nargs=-1, required=True)
 @api_options
-@click.option("--format", "input_format", type=click.Choice(["jsonl", "csv", "json", "parquet"]), help="Input format (default: by file extension).")
-@click.option("--max-records", "max_batch_records", type=int, default=500, show_default=True, help="Records per request (at most 500).")
-@click.option("--max-bytes", "max_batch_bytes", type=int, default=1_000_000, show_default=True, help="Request body bytes (at most 1,000,000).")
-@click.option("--concurrency", type=int, default=30, show_default=True, help="Requests in flight (at most 30, the API's cap).")
-@click.option("--rate", "rate_limit_per_s", type=float, default=None, help="At most this many requests per second.")
-@click.option("--request-timeout", "request_timeout_s", type=float, default=60.0, show_default=True, help="Seconds before a request is abandoned and retried.")
-@click.option("--max-retries", type=int, default=10, show_default=True, help="Retries of one request before the run stops.")
-@click.option("--ignore-unknown-columns", is_flag=True, help="Drop keys that are not columns of the table instead of rejecting the record.")
-@click.option("--max-bad-records", type=int, default=None, help="Stop once more than N records are rejected.")
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None, help="Checkpoint file (default: under .bulkload/, named from the table and inputs).")
-@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None, help="Rejects file, JSON Lines (default: next to the checkpoint).")
-@click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and load everything again.")
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["jsonl", "csv", "json", "parquet"]),
+    help="Input format (default: by file extension).",
+)
+@click.option(
+    "--max-records",
+    "max_batch_records",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Records per request (at most 500).",
+)
+@click.option(
+    "--max-bytes",
+    "max_batch_bytes",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    help="Request body bytes (at most 1,000,000).",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Requests in flight (at most 30, the API's cap).",
+)
+@click.option(
+    "--rate",
+    "rate_limit_per_s",
+    type=float,
+    default=None,
+    help="At most this many requests per second.",
+)
+@click.option(
+    "--request-timeout",
+    "request_timeout_s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds before a request is abandoned and retried.",
+)
+@click.option(
+    "--max-retries",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Retries of one request before the run stops.",
+)
+@click.option(
+    "--ignore-unknown-columns",
+    is_flag=True,
+    help="Drop keys that are not columns of the table instead of rejecting the record.",
+)
+@click.option(
+    "--max-bad-records", type=int, default=None, help="Stop once more than N records are rejected."
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Checkpoint file (default: under .bulkload/, named from the table and inputs).",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rejects file, JSON Lines (default: next to the checkpoint).",
+)
+@click.option(
+    "--restart", is_flag=True, help="Ignore an existing checkpoint and load everything again."
+)
 @click.option("--dry-run", is_flag=True, help="Read, validate and batch everything; send nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress log lines.")
-@click.option("--summary-json", "summary_json_path", type=click.Path(path_type=Path), default=None, help="Also write the summary as JSON to this file.")
+@click.option(
+    "--summary-json",
+    "summary_json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the summary as JSON to this file.",
+)
 def load_command(
     table: str,
     paths: tuple[str, ...],

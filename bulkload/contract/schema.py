@@ -167,7 +167,9 @@ def definition_problems(obj: Any, *, name: str | None = None) -> list[str]:
             where = f"column {col_name!r}"
             previous = seen.get(col_name.lower())
             if previous is not None:
-                problems.append(f"{where}: duplicates column {previous!r} (names are case-insensitive)")
+                problems.append(
+                    f"{where}: duplicates column {previous!r} (names are case-insensitive)"
+                )
             seen[col_name.lower()] = col_name
         unknown_keys = set(col) - {"name", "type", "precision", "scale", "dateFormat"}
         if unknown_keys:
@@ -180,15 +182,22 @@ def definition_problems(obj: Any, *, name: str | None = None) -> list[str]:
         if precision is not None or scale is not None:
             if column_type is not None and column_type is not ColumnType.NUMERIC:
                 problems.append(f"{where}: precision/scale apply only to numeric columns")
-            if precision is not None and (not _is_int(precision) or not 1 <= precision <= MAX_PRECISION):
-                problems.append(f"{where}: precision {precision!r} must be an integer 1-{MAX_PRECISION}")
+            if precision is not None and (
+                not _is_int(precision) or not 1 <= precision <= MAX_PRECISION
+            ):
+                problems.append(
+                    f"{where}: precision {precision!r} must be an integer 1-{MAX_PRECISION}"
+                )
             if scale is not None and (not _is_int(scale) or not 0 <= scale <= MAX_SCALE):
                 problems.append(f"{where}: scale {scale!r} must be an integer 0-{MAX_SCALE}")
             elif scale is not None and _is_int(precision) and scale > precision:
                 problems.append(f"{where}: scale {scale} must not exceed precision {precision}")
         date_format = col.get("dateFormat")
         if date_format is not None:
-            if column_type is not None and column_type not in (ColumnType.DATE, ColumnType.TIMESTAMP):
+            if column_type is not None and column_type not in (
+                ColumnType.DATE,
+                ColumnType.TIMESTAMP,
+            ):
                 problems.append(f"{where}: dateFormat applies only to date and timestamp columns")
             if not isinstance(date_format, str):
                 problems.append(f"{where}: dateFormat must be a string")

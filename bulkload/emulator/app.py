@@ -324,8 +324,7 @@ class EmulatedService:
                     errors,
                 )
             self.store.insert_rows(table.schema, rows)
-        self.stats.records_ingested_total += len(records)
-        self.stats.batches_ingested += 1
+        self.stats.batch_ingested(len(records))
         return len(records)
 
     # --- emulator control (no auth) ----------------------------------------------------

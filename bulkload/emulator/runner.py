@@ -65,6 +65,10 @@ class EmulatorHandle:
         """Return once exactly ``count`` ingest requests are in flight (tests use it)."""
         await self._service.stats.wait_for_in_flight(count)
 
+    async def wait_for_records_ingested(self, at_least: int) -> None:
+        """Return once at least ``at_least`` records were acknowledged (tests use it)."""
+        await self._service.stats.wait_for_records_ingested(at_least)
+
     def row_count(self, table: str) -> int:
         return self._service.store.row_count(table)
 

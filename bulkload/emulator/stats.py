@@ -16,6 +16,7 @@ class EmulatorStats:
     def __init__(self) -> None:
         self.in_flight = 0
         self._in_flight_changed = asyncio.Event()
+        self._ingested_changed = asyncio.Event()
         self._zero_counters()
 
     def reset(self) -> None:
@@ -54,6 +55,17 @@ class EmulatorStats:
         """Return once exactly ``count`` ingest requests are in flight."""
         while self.in_flight != count:
             await self._in_flight_changed.wait()
+
+    def batch_ingested(self, records: int) -> None:
+        self.records_ingested_total += records
+        self.batches_ingested += 1
+        self._ingested_changed.set()
+        self._ingested_changed = asyncio.Event()
+
+    async def wait_for_records_ingested(self, at_least: int) -> None:
+        """Return once at least ``at_least`` records have been acknowledged since the start."""
+        while self.records_ingested_total < at_least:
+            await self._ingested_changed.wait()
 
     def body_seen(self, size: int) -> None:
         self.largest_body_bytes = max(self.largest_body_bytes, size)

@@ -42,7 +42,14 @@ from bulkload.load.checkpoint import (
     default_rejects_path,
 )
 from bulkload.load.progress import ProgressReporter
-from bulkload.load.readers import Chunk, ChunkKind, InputFile, discover_inputs, fingerprint, read_chunks
+from bulkload.load.readers import (
+    Chunk,
+    ChunkKind,
+    InputFile,
+    discover_inputs,
+    fingerprint,
+    read_chunks,
+)
 from bulkload.load.rejects import RejectsFile
 from bulkload.load.sender import RetryPolicy, Sender, SendEvent
 from bulkload.load.summary import LoadStats, LoadSummary
@@ -58,7 +65,9 @@ class LoadApi(Protocol):
 
     async def get_table(self, name: str) -> TableSchema: ...
 
-    async def ingest(self, table: str, body: bytes, *, timeout_s: float | None = None) -> IngestResult: ...
+    async def ingest(
+        self, table: str, body: bytes, *, timeout_s: float | None = None
+    ) -> IngestResult: ...
 
 
 @dataclass(slots=True)
@@ -109,7 +118,9 @@ class LoadRun:
         self.config = config
         self.checkpoint = checkpoint
         self.rejects = rejects
-        self.validator = RecordValidator(schema, ignore_unknown_columns=config.ignore_unknown_columns)
+        self.validator = RecordValidator(
+            schema, ignore_unknown_columns=config.ignore_unknown_columns
+        )
         self.stats = LoadStats()
         self.stop_reading = threading.Event()
         self.stop_sending = asyncio.Event()
@@ -122,7 +133,9 @@ class LoadRun:
         self._trailing_rejected = 0
         self.plan: ResumePlan | None = checkpoint.plan if checkpoint is not None else None
         sizes = [f.size_bytes for f in inputs]
-        self.stats.bytes_total = None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
+        self.stats.bytes_total = (
+            None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
+        )
         self.sender = Sender(
             api,
             table,
@@ -140,14 +153,25 @@ class LoadRun:
 
     # ---- the producer (runs in a worker thread) -------------------------------------------
 
-    def _reject(self, input_file: InputFile, line: int, reason: str, item: Any, kind: ChunkKind | None) -> None:
+    def _reject(
+        self, input_file: InputFile, line: int, reason: str, item: Any, kind: ChunkKind | None
+    ) -> None:
         with self._rejects_lock:
             if kind is ChunkKind.RAW_JSON or isinstance(item, bytes | bytearray):
-                self.rejects.add(source=input_file.display_name, line=line, reason=reason, record=bytes(item))
+                self.rejects.add(
+                    source=input_file.display_name, line=line, reason=reason, record=bytes(item)
+                )
             else:
-                self.rejects.add(source=input_file.display_name, line=line, reason=reason, value=item)
+                self.rejects.add(
+                    source=input_file.display_name, line=line, reason=reason, value=item
+                )
 
-    def _encoder_for(self, chunk: Chunk, input_file: InputFile, cache: dict[tuple[str, ...], Callable[[Any], bytes]]) -> Callable[[Any], bytes]:
+    def _encoder_for(
+        self,
+        chunk: Chunk,
+        input_file: InputFile,
+        cache: dict[tuple[str, ...], Callable[[Any], bytes]],
+    ) -> Callable[[Any], bytes]:
         if chunk.kind is ChunkKind.RAW_JSON:
             return self.validator.check_raw
         if chunk.kind is ChunkKind.OBJECTS:
@@ -160,7 +184,11 @@ class LoadRun:
                 raise InputError(
                     f"CSV header of {input_file.display_name} does not fit table {self.table}: "
                     + "; ".join(problems)
-                    + (" (use --ignore-unknown-columns to drop unknown columns)" if not self.config.ignore_unknown_columns else "")
+                    + (
+                        " (use --ignore-unknown-columns to drop unknown columns)"
+                        if not self.config.ignore_unknown_columns
+                        else ""
+                    )
                 )
             encoder = self.validator.csv_encoder(list(header))
             cache[header] = encoder
@@ -201,8 +229,11 @@ class LoadRun:
         try:
             for file_index in range(first_file, len(self.inputs)):
                 input_file = self.inputs[file_index]
-                source = input_file.display_name
-                offset, line = (start.offset, start.line) if start and file_index == start.file_index else (0, 0)
+                offset, line = (
+                    (start.offset, start.line)
+                    if start and file_index == start.file_index
+                    else (0, 0)
+                )
                 encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
                 for chunk in read_chunks(
                     input_file, start=offset, start_line=line, buffer_bytes=config.read_buffer_bytes
@@ -215,7 +246,9 @@ class LoadRun:
                         self._reject(input_file, problem.line, problem.reason, problem.raw, None)
                         span_reasons.append(problem.reason)
                         tail_reasons.append(problem.reason)
-                    for item, end, item_line in zip(chunk.items, chunk.ends, chunk.lines, strict=True):
+                    for item, end, item_line in zip(
+                        chunk.items, chunk.ends, chunk.lines, strict=True
+                    ):
                         try:
                             record = encode(item)
                         except RecordInvalid as exc:
@@ -262,7 +295,9 @@ class LoadRun:
             )
             self.stop_reading.set()
 
-    def _put(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Work | None], work: _Work) -> None:
+    def _put(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Work | None], work: _Work
+    ) -> None:
         future = asyncio.run_coroutine_threadsafe(queue.put(work), loop)
         while True:
             try:
@@ -308,7 +343,13 @@ class LoadRun:
             if outcome.rejected:
                 for index, reason in outcome.rejected:
                     file_index, _end, line = batch.tags[index]
-                    self._reject(self.inputs[file_index], line, reason, batch.records[index], ChunkKind.RAW_JSON)
+                    self._reject(
+                        self.inputs[file_index],
+                        line,
+                        reason,
+                        batch.records[index],
+                        ChunkKind.RAW_JSON,
+                    )
                     self._count_reject(reason)
             stats.batches_sent += 1
             file_index, end, line = batch.tags[-1]
@@ -456,7 +497,11 @@ def _install_sigint(run: LoadRun) -> Callable[[], None]:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     except (NotImplementedError, RuntimeError):  # not the main thread
         return lambda: None
-    return lambda: loop.remove_signal_handler(signal.SIGINT)
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGINT)
+
+    return remove
 
 
 async def load(

@@ -6,6 +6,7 @@ It only reads the shared counters (``LoadStats``); it never drives the load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from typing import TextIO
@@ -55,10 +56,8 @@ class ProgressReporter:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         if self._stream.isatty():

@@ -84,7 +84,10 @@ class LoadSummary:
     @property
     def balanced(self) -> bool:
         return self.records_read == (
-            self.records_ingested + self.records_rejected + self.records_skipped + self.records_pending
+            self.records_ingested
+            + self.records_rejected
+            + self.records_skipped
+            + self.records_pending
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -145,23 +148,34 @@ class LoadSummary:
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )
         if self.records_pending:
-            lines.append(f"  {self.records_pending:,} records not yet loaded: rerun the same command to continue")
+            lines.append(
+                f"  {self.records_pending:,} records not yet loaded: rerun the same command to continue"
+            )
         for reason, count in self.rejected_by_reason.items():
             lines.append(f"  rejected {count:,}: {reason}")
         batches = "planned" if self.dry_run else "sent"
         lines.append(
             f"  batches: {self.batches_sent if not self.dry_run else self.batches_planned:,} {batches}, "
             f"{self.batches_skipped:,} skipped; requests {self.requests:,}, retries {self.retries:,}"
-            + (f", {self.in_doubt_requests:,} in doubt (answer lost; may be duplicated)" if self.in_doubt_requests else "")
+            + (
+                f", {self.in_doubt_requests:,} in doubt (answer lost; may be duplicated)"
+                if self.in_doubt_requests
+                else ""
+            )
         )
         if self.latency_p50_s is not None:
             lines.append(
                 "  request latency p50/p95/p99: "
-                + "/".join(f"{(v or 0) * 1000:.0f}" for v in (self.latency_p50_s, self.latency_p95_s, self.latency_p99_s))
+                + "/".join(
+                    f"{(v or 0) * 1000:.0f}"
+                    for v in (self.latency_p50_s, self.latency_p95_s, self.latency_p99_s)
+                )
                 + " ms"
             )
         lines.append(f"  elapsed {self.elapsed_s:.1f} s, {self.records_per_s:,.0f} records/s")
-        check = "read = ingested + rejected + skipped" + (" + pending" if self.records_pending else "")
+        check = "read = ingested + rejected + skipped" + (
+            " + pending" if self.records_pending else ""
+        )
         lines.append(f"  check: {check}: {'ok' if self.balanced else 'MISMATCH'}")
         if self.rejects_path and self.records_rejected:
             lines.append(f"  rejected records are in {self.rejects_path}")
