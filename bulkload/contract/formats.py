@@ -117,6 +117,8 @@ class DateFormat:
     needs_calendar_check: bool
     _pattern: re.Pattern[str] = field(repr=False, compare=False)
     _pieces: tuple[_Piece, ...] = field(repr=False, compare=False)
+    # One str.format call renders a datetime, unless an offset needs working out.
+    _template: str | None = field(repr=False, compare=False)
 
     def matches(self, text: str) -> bool:
         """Shape and a real calendar date/time (Feb 29 only in leap years, ...)."""
@@ -146,6 +148,8 @@ class DateFormat:
         moment = (
             value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
         )
+        if self._template is not None:
+            return self._template.format(moment)
         parts: list[str] = []
         for piece in self._pieces:
             if not piece.is_token:
@@ -211,4 +215,23 @@ def compile_format(fmt: str) -> DateFormat:
         needs_calendar_check="DD" in tokens and "MM" in tokens,
         _pattern=re.compile(regex),
         _pieces=tuple(pieces),
+        _template=None if "TZH:TZM" in tokens else _template(pieces),
+    )
+
+
+_FIELDS = {
+    "YYYY": "{0.year:04d}",
+    "MM": "{0.month:02d}",
+    "DD": "{0.day:02d}",
+    "HH24": "{0.hour:02d}",
+    "MI": "{0.minute:02d}",
+    "SS": "{0.second:02d}",
+    "FF": "{0.microsecond:06d}",
+}
+
+
+def _template(pieces: list[_Piece]) -> str:
+    return "".join(
+        _FIELDS[p.text] if p.is_token else p.text.replace("{", "{{").replace("}", "}}")
+        for p in pieces
     )

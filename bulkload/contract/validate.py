@@ -135,15 +135,23 @@ class _NumericLimits:
     before: int | None
     after: int | None
     label: str
+    # Fast acceptance of plain decimal text within the limits; a miss means "look closer".
+    plain_within_limits: re.Pattern[str]
 
     @classmethod
     def of(cls, column: Column) -> _NumericLimits:
         precision, scale = column.precision, column.scale
         if precision is None and scale is None:
-            return cls(None, None, "numeric")
+            # At most 38 characters means at most 38 digits, so at most 38 significant ones.
+            fast = re.compile(r"(?=.{1,38}\Z)[+-]?[0-9]+(?:\.[0-9]+)?")
+            return cls(None, None, "numeric", fast)
         precision = MAX_PRECISION if precision is None else precision
         scale = 0 if scale is None else scale
-        return cls(precision - scale, scale, f"numeric({precision},{scale})")
+        before = precision - scale
+        fraction = rf"(?:\.[0-9]{{1,{scale}}})?" if scale else ""
+        whole = rf"(?:0*[1-9][0-9]{{0,{before - 1}}}|0+)" if before else "0+"
+        fast = re.compile(r"[+-]?" + whole + fraction)
+        return cls(before, scale, f"numeric({precision},{scale})", fast)
 
 
 def _decimal_problem(number: Decimal, text: str, limits: _NumericLimits) -> str | None:
@@ -185,6 +193,8 @@ def _check_numeric(value: Any, limits: _NumericLimits) -> Any:
             raise _Problem(f"{_clip(text)} is not a finite number")
         result: Any = value
     elif isinstance(value, str):
+        if limits.plain_within_limits.fullmatch(value) is not None:
+            return value
         if _PLAIN_DECIMAL.fullmatch(value) is None:
             raise _Problem(
                 f"{expected} (optional sign, digits, optional fraction), got {_show(value)}"
@@ -193,11 +203,17 @@ def _check_numeric(value: Any, limits: _NumericLimits) -> Any:
     elif isinstance(value, bool):
         raise _Problem(f"{expected}, got {_show(value)}")
     elif isinstance(value, int):
-        text, number, result = str(value), Decimal(value), value
+        text = str(value)
+        if limits.plain_within_limits.fullmatch(text) is not None:
+            return value
+        number, result = Decimal(value), value
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise _Problem(f"{value} is not a finite number")
-        text, number, result = repr(value), Decimal(repr(value)), value
+        text = repr(value)
+        if limits.plain_within_limits.fullmatch(text) is not None:
+            return value
+        number, result = Decimal(text), value
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise _Problem(f"{value} is not a finite number")
