@@ -358,6 +358,13 @@ def test_csv_conversion_failures(column: str, text: str, reason: str) -> None:
     assert reason in caught.value.reason
 
 
+@pytest.mark.parametrize("row", [['"\ud800"', "", ""], ["", "\ud800", ""], ["", "", "\ud800"]])
+def test_csv_lone_surrogates_are_rejected_with_a_writable_reason(row: list[str]) -> None:
+    with pytest.raises(RecordInvalid) as caught:
+        VALIDATOR.csv_encoder(["meta", "note", "day"])(row)
+    caught.value.reason.encode()  # no UnicodeEncodeError when written to the rejects file
+
+
 def test_csv_row_of_the_wrong_width_is_rejected() -> None:
     encode = VALIDATOR.csv_encoder(["id", "note"])
     with pytest.raises(RecordInvalid, match="row has 3 fields, header has 2"):

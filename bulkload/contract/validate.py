@@ -103,6 +103,11 @@ def _show(value: Any) -> str:
         return "an array"
     elif isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a reason must be writable wherever it goes
+                text = json.dumps(value)
     else:
         text = repr(value) if not isinstance(value, int | float) else str(value)
     if len(text) > _SHOWN_CHARS:
@@ -649,8 +654,8 @@ def _csv_json(text: str) -> Any:
         _SYNTAX.decode(text)
     except RecursionError:
         raise _Problem("not valid JSON: nested too deeply") from None
-    except msgspec.DecodeError as exc:
-        raise _Problem(f"not valid JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeEncodeError) as exc:
+        raise _Problem(f"not valid JSON: {_clip(str(exc))}") from None
     return orjson.Fragment(text.strip())  # exactly as written: big integers keep their digits
 
 
