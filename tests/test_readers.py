@@ -353,6 +353,15 @@ def test_json_oversized_element_is_a_problem_not_held_whole(tmp_path: Path) -> N
     assert big.startswith(problem.raw)
 
 
+def test_json_deep_nesting_and_stray_brace_are_delimited(tmp_path: Path) -> None:
+    deep = b'{"a":{"b":{"c":{"d":{"e":[1,{"f":"],"}]}}}}}'
+    text = b"[[[[[[1,2]]]]], " + deep + b', {"x":1}}, 3]'
+    _, records = read_all(write(tmp_path, "d.json", text))
+    # a stray '}' stays inside its element, for the validator to reject
+    assert [item for item, _, _ in records] == [b"[[[[[1,2]]]]]", deep, b'{"x":1}}', b"3"]
+    assert orjson.loads(deep)
+
+
 json_values = st.recursive(
     st.none()
     | st.booleans()

@@ -892,6 +892,28 @@ def _resume_mismatch(name: str, start: int, what: str) -> InputError:
 
 _JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|["\[\]{},]', re.DOTALL)
 _STRING_SPECIAL = re.compile(rb'["\\]')
+
+
+def _nested(inner: bytes) -> bytes:
+    return rb"(?:\{(?:" + inner + rb")*+\}|\[(?:" + inner + rb")*+\])"
+
+
+# The fast path: one C-level match over a whole element nested up to 4 deep (strings as
+# units, possessive so nothing backtracks). An element it cannot finish, deeper or cut by
+# the block's end, is scanned token by token instead.
+_FLAT = rb'"(?:[^"\\]++|\\.)*+"|[^"\[\]{},]++'
+_ELEMENT = re.compile(
+    rb"(?:"
+    + _FLAT
+    + rb"|"
+    + _nested(
+        _FLAT
+        + rb"|,|"
+        + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,")))
+    )
+    + rb")*+",
+    re.DOTALL,
+)
 _NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
 _WHITESPACE = b" \t\r\n"
 _QUOTE, _COMMA = ord('"'), ord(",")
@@ -1032,13 +1054,22 @@ class _JsonArrayScanner:
                     state = _ArrayState.NEXT_ELEMENT
                     pos = at + 1
                 else:
-                    state = _ArrayState.IN_ELEMENT
-                    depth = 0
-                    self.in_string = False
                     self.element_start = at
                     self.element_line = self.line_breaks_before(self.buffer_offset + at) + 1
                     self.oversize_prefix = None
-                    pos = at
+                    end = _ELEMENT.match(buffer, at).end()  # type: ignore[union-attr]
+                    if end < size and buffer[end] in _DELIMITERS:
+                        self._end_element(end)
+                        if buffer[end] == _COMMA:
+                            state = _ArrayState.NEXT_ELEMENT
+                        else:
+                            state = _ArrayState.AFTER_ARRAY
+                        pos = end + 1
+                    else:
+                        state = _ArrayState.IN_ELEMENT
+                        depth = 0
+                        self.in_string = False
+                        pos = at
             elif state is _ArrayState.BEFORE_ARRAY:
                 if char != _OPEN_BRACKET:
                     line = self.line_breaks_before(self.buffer_offset + at) + 1
