@@ -129,6 +129,8 @@ class LoadRun:
         self._rejects_lock = threading.Lock()
         self._acks: list[BatchDone] = []
         self._acks_ready = asyncio.Event()
+        self._next_commit: asyncio.Future[None]  # created when run() starts, in its loop
+        self._closing = False
         self._progress_stream = progress_stream
         self._trailing_rejected = 0
         self.plan: ResumePlan | None = checkpoint.plan if checkpoint is not None else None
@@ -328,10 +330,7 @@ class LoadRun:
             try:
                 outcome = await self.sender.send(batch.records, batch.body)
             except BulkloadError as exc:
-                if self.fatal is None:
-                    self.fatal = exc
-                self.stop_reading.set()
-                self.stop_sending.set()
+                self._fail(exc)
                 return
             finally:
                 stats.in_flight -= 1
@@ -362,7 +361,15 @@ class LoadRun:
                     end=Position(file_index=file_index, offset=end, line=line),
                 )
             )
+            committed = self._next_commit
             self._acks_ready.set()
+            # Take no new batch until this one is in the checkpoint: then a kill -9 can leave
+            # at most one stored-but-unrecorded batch per worker, i.e. the in-flight window.
+            try:
+                await asyncio.shield(committed)
+            except BulkloadError as exc:
+                self._fail(exc)
+                return
 
     def _commit(self, acks: list[BatchDone]) -> None:
         with self._rejects_lock:
@@ -370,9 +377,21 @@ class LoadRun:
         if self.checkpoint is not None and acks:
             self.checkpoint.record(acks)
 
+    def _fail(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+        self.stop_reading.set()
+        self.stop_sending.set()
+
     async def _flush_acks(self) -> None:
         acks, self._acks = self._acks, []
-        await asyncio.to_thread(self._commit, acks)
+        committed, self._next_commit = self._next_commit, asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.to_thread(self._commit, acks)
+        except BaseException as exc:
+            committed.set_exception(exc)
+            raise
+        committed.set_result(None)
 
     async def _committer(self) -> None:
         """Group commit: while one fsync runs, the next acknowledgements pile up."""
@@ -380,6 +399,8 @@ class LoadRun:
             await self._acks_ready.wait()
             self._acks_ready.clear()
             await self._flush_acks()
+            if self._closing and not self._acks:
+                return
 
     # ---- the whole run -------------------------------------------------------------------
 
@@ -419,6 +440,7 @@ class LoadRun:
             asyncio.create_task(self._worker(queue), name=f"bulkload-sender-{i}")
             for i in range(config.concurrency)
         ]
+        self._next_commit = loop.create_future()
         committer = asyncio.create_task(self._committer(), name="bulkload-checkpoint")
         producer_error: BaseException | None = None
         async with ProgressReporter(stats, enabled=config.progress, stream=self._progress_stream):
@@ -438,10 +460,10 @@ class LoadRun:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await committer
-            await self._flush_acks()
+            # never cancel a commit half-way: its thread would go on writing behind our back
+            self._closing = True
+            self._acks_ready.set()
+            await committer
 
         if isinstance(producer_error, BulkloadError):
             self.fatal = self.fatal or producer_error
