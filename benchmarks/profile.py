@@ -2,7 +2,9 @@
 
 py-spy samples the running process from outside (no instrumentation overhead inside it);
 its ``raw`` output is one collapsed stack per line with a sample count, which is summed
-here by the innermost frame (self time) and by the module that frame is in.
+here by the innermost frame (self time) and by the module that frame is in. ``--gil``
+samples only the thread holding the GIL, so threads blocked in a pool or on a lock don't
+show up as busy: the figures are where Python-level CPU goes.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def profile_command(argv: Sequence[str], output: Path, timeout_s: float, core: i
         "--format",
         "raw",
         "--full-filenames",
+        "--gil",
         "--rate",
         "250",
         "-o",
