@@ -28,6 +28,10 @@ TOKEN_PATTERNS: dict[str, str] = {
     "FF": r"(?P<F>[0-9]{1,9})",
 }
 TOKENS = tuple(TOKEN_PATTERNS)
+# The same shapes without named groups, so one pattern can repeat them (``DateFormat.many``).
+_BARE_TOKEN_PATTERNS = {
+    token: re.sub(r"\(\?P<\w+>", "(?:", pattern) for token, pattern in TOKEN_PATTERNS.items()
+}
 _TOKEN_WIDTH = {"TZH:TZM": 6, "HH24": 2, "YYYY": 4, "MM": 2, "DD": 2, "MI": 2, "SS": 2}
 _HINTS = {"HH": "HH24", "TZH": "TZH:TZM", "TZM": "TZH:TZM", "YY": "YYYY", "MON": "MM"}
 _TOKEN_LIST = " ".join(TOKENS)
@@ -115,6 +119,11 @@ class DateFormat:
     day_offset: int | None
     # Only a format with both DD and MM can name a day its month lacks.
     needs_calendar_check: bool
+    # Characters of every matching text when all its tokens have a fixed width; else None.
+    width: int | None
+    # Fullmatches many values joined by "\n" (shape and ranges only, like ``regex``): one
+    # regex call for a whole column of a chunk instead of one per value.
+    many: re.Pattern[str] = field(repr=False, compare=False)
     _pattern: re.Pattern[str] = field(repr=False, compare=False)
     _pieces: tuple[_Piece, ...] = field(repr=False, compare=False)
     # One str.format call renders a datetime, unless an offset needs working out.
@@ -190,6 +199,7 @@ def compile_format(fmt: str) -> DateFormat:
         raise ValueError(f"invalid dateFormat {fmt!r}: " + "; ".join(problems))
     pieces, _ = _scan(fmt)
     regex_parts: list[str] = []
+    bare_parts: list[str] = []
     tokens: list[str] = []
     offset: int | None = 0
     day_offset: int | None = None
@@ -197,6 +207,7 @@ def compile_format(fmt: str) -> DateFormat:
         if piece.is_token:
             tokens.append(piece.text)
             regex_parts.append(TOKEN_PATTERNS[piece.text])
+            bare_parts.append(_BARE_TOKEN_PATTERNS[piece.text])
             if piece.text == "DD":
                 day_offset = offset
             width = _TOKEN_WIDTH.get(piece.text)
@@ -204,15 +215,19 @@ def compile_format(fmt: str) -> DateFormat:
         else:
             # [0-9] not \d: \d would admit other scripts' digits.
             regex_parts.append(re.escape(piece.text))
+            bare_parts.append(re.escape(piece.text))
             offset = None if offset is None else offset + len(piece.text)
     # \Z, not $: $ would also accept a trailing newline.
     regex = r"\A" + "".join(regex_parts) + r"\Z"
+    bare = "(?:" + "".join(bare_parts) + ")"
     return DateFormat(
         text=fmt,
         regex=regex,
         tokens=tuple(tokens),
         day_offset=day_offset,
         needs_calendar_check="DD" in tokens and "MM" in tokens,
+        width=offset,
+        many=re.compile(bare + r"(?:\n" + bare + r")*"),
         _pattern=re.compile(regex),
         _pieces=tuple(pieces),
         _template=None if "TZH:TZM" in tokens else _template(pieces),
