@@ -22,8 +22,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,6 +79,17 @@ class _Work:
 
 class _Stopped(Exception):
     """The producer saw the stop flag."""
+
+
+def _outcomes(
+    encode: Callable[[Any], bytes], items: Iterable[Any]
+) -> Iterator[bytes | RecordInvalid]:
+    """Each item's bytes to send, or why it is refused (what check_raw_many gives in bulk)."""
+    for item in items:
+        try:
+            yield encode(item)
+        except RecordInvalid as exc:
+            yield exc
 
 
 def _checkpoint_identity(
@@ -207,6 +219,7 @@ class LoadRun:
             first_seq=plan.next_seq if plan is not None else 0,
         )
         max_alone = config.max_batch_bytes - 2
+        check_raw_many = self.validator.check_raw_many
         span_reasons: list[str] = []  # rejects since the last sealed batch
         tail_reasons: list[str] = []  # ... of which after the last accepted record
 
@@ -248,14 +261,36 @@ class LoadRun:
                         self._reject(input_file, problem.line, problem.reason, problem.raw, None)
                         span_reasons.append(problem.reason)
                         tail_reasons.append(problem.reason)
-                    for item, end, item_line in zip(
-                        chunk.items, chunk.ends, chunk.lines, strict=True
+                    items = chunk.items
+                    outcomes: Iterable[bytes | RecordInvalid]
+                    if chunk.kind is ChunkKind.RAW_JSON:
+                        outcomes = check_raw_many(items)
+                        if outcomes is items and items and max(map(len, items)) <= max_alone:
+                            # Every record goes as it is: the first one the usual way (it
+                            # settles the rejects read before it), the rest in bulk, with
+                            # no rejects among them to account for.
+                            first_tag = (file_index, chunk.ends[0], chunk.lines[0])
+                            sealed = add(items[0], first_tag)
+                            if sealed is not None:
+                                if sealed.tags[-1] is first_tag:
+                                    tail_reasons.clear()
+                                seal(sealed)
+                            tail_reasons.clear()
+                            tags = list(zip(repeat(file_index), chunk.ends, chunk.lines))
+                            for sealed in batcher.add_many(items[1:], tags[1:]):
+                                seal(sealed)
+                            stats.records_read += len(items) + len(chunk.problems)
+                            stats.bytes_read = bytes_before + chunk.bytes_consumed
+                            continue
+                    else:
+                        outcomes = _outcomes(encode, items)
+                    for outcome, item, end, item_line in zip(
+                        outcomes, items, chunk.ends, chunk.lines, strict=True
                     ):
-                        try:
-                            record = encode(item)
-                        except RecordInvalid as exc:
-                            reason = str(exc)
+                        if isinstance(outcome, RecordInvalid):
+                            reason = str(outcome)
                         else:
+                            record = outcome
                             if len(record) <= max_alone:
                                 tag = (file_index, end, item_line)
                                 sealed = add(record, tag)
