@@ -29,6 +29,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; running unlocked
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
+_PROBE_BYTES = 4096  # one page: the smallest allocation a full filesystem refuses
 
 _CRC_PREFIX = b',"crc":"'
 _CRC_SUFFIX_LEN = len(_CRC_PREFIX) + 8 + len(b'"}')
@@ -148,6 +150,7 @@ class Checkpoint:
         wanted_identity = orjson.loads(orjson.dumps(identity, option=_DUMPS_OPTIONS))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_special_file(path)
             if restart:
                 file = _replace_with_fresh(path, wanted_identity)
                 return cls(path, file, _plan_from({}, None), {}, [])
@@ -157,6 +160,9 @@ class Checkpoint:
                 return cls(path, file, _plan_from({}, None), {}, [])
             parsed = _parse_log(path, existing)
             _check_identity(path, parsed.identity, wanted_identity)
+            # A fresh log proves the disk takes writes with its header; a resumed one must
+            # prove it before a batch is sent, or its first acknowledgement fails after.
+            _probe_room(path)
             file = _open_for_append(path)
             try:
                 _repair_tail(file, parsed, len(existing))
@@ -423,6 +429,19 @@ def _batch_done(recorded: _Recorded) -> BatchDone:
     return recorded if isinstance(recorded, BatchDone) else recorded.as_batch_done()
 
 
+def _refuse_special_file(path: Path) -> None:
+    """A device such as /dev/full or /dev/zero would be read forever, and --restart would
+    rename a fresh log over the device node itself: only a regular file will do."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ConfigError(
+            f"checkpoint {path} is not a regular file: choose a file path with --checkpoint"
+        )
+
+
 def _read_if_exists(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -458,6 +477,18 @@ def _replace_with_fresh(path: Path, identity: Any) -> BinaryIO:
         return _create_fresh(path, identity)
     with old:
         return _create_fresh(path, identity)
+
+
+def _probe_room(path: Path) -> None:
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+    try:
+        with open(probe, "wb") as out:
+            _write_all(out, b"\0" * _PROBE_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def _open_for_append(path: Path) -> BinaryIO:

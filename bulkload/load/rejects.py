@@ -12,7 +12,9 @@ the checkpoint records the batch they came from.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -25,6 +27,7 @@ MAX_RAW_RECORD_CHARS: Final = 10_240
 _MISSING: Any = object()
 _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _READ_CHUNK_BYTES = 1 << 20
+_PROBE_BYTES = 4096  # one page: the smallest allocation a full filesystem refuses
 
 
 class RejectsFile:
@@ -44,6 +47,8 @@ class RejectsFile:
         warnings: list[str] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_special_file(path)
+            _probe_room(path)
             file: BinaryIO = open(path, "a+b")  # noqa: SIM115 - owned by RejectsFile
             try:
                 seen: set[tuple[str, int]] = set()
@@ -158,6 +163,34 @@ class RejectsFile:
             f"cannot write rejects file {self._path} ({exc.strerror or type(exc).__name__}): "
             "free space or fix permissions and rerun the same command to resume"
         )
+
+
+def _refuse_special_file(path: Path) -> None:
+    """Reading back a device such as /dev/full or /dev/zero would never end, and a device
+    fails its writes or fsyncs only once records are already being sent."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    raise ConfigError(
+        f"rejects file {path} is not a regular file: choose a file path with --rejects"
+    )
+
+
+def _probe_room(path: Path) -> None:
+    """Fail now, before any record is sent, if the disk is full: the first reject would
+    otherwise stop the run half-way. Raises OSError (ENOSPC, EACCES...)."""
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+    try:
+        with open(probe, "wb") as out:
+            out.write(b"\0" * _PROBE_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def _embed_bytes(record: bytes) -> dict[str, Any]:
