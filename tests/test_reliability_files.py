@@ -1,0 +1,279 @@
+"""The load's own files under stress: unusable, full or damaged checkpoint and rejects paths.
+
+Each refusal must be one line on stderr with the right exit code, and must come before a
+single record is sent (the emulator's stats prove it). A damaged checkpoint is never
+silently trusted or thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bulkload.client.http import PeakClient
+from bulkload.config import ApiConfig, LoadConfig, Secret
+from bulkload.contract.schema import TableSchema
+from bulkload.emulator import EmulatorConfig, run_emulator
+from bulkload.errors import BulkloadError
+from bulkload.load.checkpoint import Checkpoint
+from bulkload.load.pipeline import load
+
+KEY = "files-test-key"
+RECORDS = 3_000
+BATCH = 100
+SCHEMA = TableSchema.from_json(
+    {
+        "tableName": "events",
+        "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}],
+    }
+)
+
+
+@pytest.fixture
+async def emulator(tmp_path: Path) -> AsyncIterator[Any]:
+    config = EmulatorConfig(api_keys=(KEY,), db_path=tmp_path / "emu.sqlite")
+    async with run_emulator(config) as emu:
+        async with PeakClient(ApiConfig(base_url=emu.url, api_key=Secret(KEY))) as client:
+            await client.create_table(SCHEMA)
+        yield emu
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    lines = [orjson.dumps({"id": i, "note": "n"}) for i in range(RECORDS)]
+    lines.append(b'{"id": "not an integer"}')  # one reject, so the rejects file is written
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+async def run_cli(emu: Any, data: Path, *options: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bulkload", "load", "events", str(data),
+        "--base-url", emu.url, "--api-key", KEY, "--max-records", str(BATCH), "--no-progress",
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bulkload: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, err)
+
+
+def nothing_ingested(emu: Any) -> bool:
+    stats = emu.stats()
+    return bool(stats["records_ingested_total"] == 0 and stats["batches_ingested"] == 0)
+
+
+# --- paths that are not files ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["--rejects", "--checkpoint"])
+async def test_a_device_path_is_refused_before_sending_and_the_device_survives(
+    emulator: Any, data: Path, tmp_path: Path, which: str
+) -> None:
+    other = "--checkpoint" if which == "--rejects" else "--rejects"
+    code, _out, err = await run_cli(
+        emulator, data, which, "/dev/full", other, str(tmp_path / "other.jsonl"), "--restart"
+    )
+    assert code == 2
+    assert_one_line_error(err, "/dev/full", "not a regular file", which)
+    assert nothing_ingested(emulator)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)  # --restart did not rename over it
+
+
+@pytest.mark.parametrize("which", ["--rejects", "--checkpoint"])
+async def test_a_path_under_a_file_is_refused_before_sending(
+    emulator: Any, data: Path, tmp_path: Path, which: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    other = "--checkpoint" if which == "--rejects" else "--rejects"
+    code, _out, err = await run_cli(
+        emulator, data, which, str(blocker / "x.jsonl"), other, str(tmp_path / "other.jsonl")
+    )
+    assert code == 2
+    assert_one_line_error(err, str(blocker / "x.jsonl"), which)
+    assert nothing_ingested(emulator)
+
+
+# --- a full disk ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs filled to the last byte (needs root and mount; skipped otherwise)."""
+    mount_point = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        with contextlib.suppress(OSError), (mount_point / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.parametrize("which", ["--rejects", "--checkpoint"])
+async def test_a_full_disk_is_refused_before_sending(
+    emulator: Any, data: Path, tmp_path: Path, full_disk: Path, which: str
+) -> None:
+    other = "--checkpoint" if which == "--rejects" else "--rejects"
+    code, _out, err = await run_cli(
+        emulator, data, which, str(full_disk / "x.jsonl"), other, str(tmp_path / "other.jsonl")
+    )
+    assert code == 2
+    assert_one_line_error(err, "No space left on device", which)
+    assert nothing_ingested(emulator)
+
+
+async def test_a_resumed_checkpoint_on_a_disk_that_filled_up_is_refused_before_sending(
+    emulator: Any, data: Path, tmp_path: Path, full_disk: Path
+) -> None:
+    # Only the header fits: the log exists and is valid, but no acknowledgement can be added.
+    (full_disk / "filler").unlink()
+    checkpoint = full_disk / "cp.jsonl"
+    code, _out, err = await run_cli(
+        emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(tmp_path / "r.jsonl"),
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 3, err
+    (full_disk / "cp.jsonl").unlink(missing_ok=True)
+    with Checkpoint.open(checkpoint, {"any": "identity"}):
+        pass
+    with contextlib.suppress(OSError), (full_disk / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+    code, _out, err = await run_cli(
+        emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(tmp_path / "r.jsonl"),
+        "--restart",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_line_error(err, "No space left on device")
+    assert nothing_ingested(emulator)
+
+
+# --- a damaged checkpoint ------------------------------------------------------------------------
+
+
+async def _finished_run(emu: Any, data: Path, checkpoint: Path, rejects: Path) -> None:
+    code, _out, err = await run_cli(
+        emu, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
+    )
+    assert code == 3, err
+
+
+def landed(emu: Any) -> Counter[int]:
+    return Counter(int(row["id"]) for row in emu.rows("events"))
+
+
+async def test_checkpoint_truncated_mid_line_is_reported_and_its_batches_sent_again(
+    emulator: Any, data: Path, tmp_path: Path
+) -> None:
+    checkpoint, rejects = tmp_path / "cp.jsonl", tmp_path / "r.jsonl"
+    await _finished_run(emulator, data, checkpoint, rejects)
+    lines = checkpoint.read_bytes().splitlines(keepends=True)
+    kept = b"".join(lines[:11])  # header + 10 batches
+    checkpoint.write_bytes(kept + lines[11][: len(lines[11]) // 2])
+    before = emulator.stats()["batches_ingested"]
+    code, out, err = await run_cli(
+        emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
+    )
+    assert code == 3, err
+    assert "incomplete last entry" in err and str(checkpoint) in err
+    assert "Traceback" not in err
+    # the 10 recorded batches are trusted, everything after the torn line is sent again
+    assert emulator.stats()["batches_ingested"] - before == RECORDS // BATCH - 10
+    assert set(landed(emulator)) == set(range(RECORDS))
+    assert "check: read = ingested + rejected + skipped: ok" in out
+    # the rejects file still lists the bad record exactly once
+    assert len(rejects.read_bytes().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["flip_a_digit", "cut_a_line_in_two", "delete_bytes"])
+async def test_checkpoint_damaged_in_the_middle_is_refused_and_left_untouched(
+    emulator: Any, data: Path, tmp_path: Path, damage: str
+) -> None:
+    checkpoint, rejects = tmp_path / "cp.jsonl", tmp_path / "r.jsonl"
+    await _finished_run(emulator, data, checkpoint, rejects)
+    lines = checkpoint.read_bytes().splitlines(keepends=True)
+    victim = lines[5]
+    if damage == "flip_a_digit":
+        at = victim.index(b'"seq":') + 6
+        digit = victim[at : at + 1]
+        lines[5] = victim[:at] + (b"7" if digit != b"7" else b"8") + victim[at + 1 :]
+    elif damage == "cut_a_line_in_two":
+        lines[5] = victim[:20] + b"\n" + victim[20:]
+    else:
+        lines[5] = victim[:10] + victim[30:]
+    damaged = b"".join(lines)
+    checkpoint.write_bytes(damaged)
+    before = emulator.stats()["batches_ingested"]
+    code, _out, err = await run_cli(
+        emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
+    )
+    assert code == 2
+    assert_one_line_error(err, str(checkpoint), "line 6", "--restart")
+    assert checkpoint.read_bytes() == damaged
+    assert emulator.stats()["batches_ingested"] == before
+
+
+# --- a checkpoint write that fails mid-run -------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="bugs.md #1: workers wait forever on a failed commit")
+async def test_a_checkpoint_write_failing_mid_run_stops_the_run_promptly(
+    emulator: Any, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_record = Checkpoint.record
+    calls = 0
+
+    def record_then_fail(self: Checkpoint, done: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls >= 3:
+            raise BulkloadError(f"cannot write checkpoint {self.path} (No space left on device)")
+        real_record(self, done)
+
+    monkeypatch.setattr(Checkpoint, "record", record_then_fail)
+    config = LoadConfig(
+        progress=False,
+        max_batch_records=BATCH,
+        checkpoint_path=tmp_path / "cp.jsonl",
+        rejects_path=tmp_path / "r.jsonl",
+        drain_timeout_s=3600,  # a worker left waiting would hold the run for an hour
+    )
+    api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
+    with pytest.raises(BulkloadError, match="No space left on device"):
+        # a hang guard, not a speed limit: the failure is known within milliseconds
+        await asyncio.wait_for(load("events", [data], api=api, config=config), timeout=20)
