@@ -255,17 +255,16 @@ async def test_checkpoint_damaged_in_the_middle_is_refused_and_left_untouched(
 async def test_a_checkpoint_write_failing_mid_run_stops_the_run_promptly(
     emulator: Any, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_record = Checkpoint.record
-    calls = 0
+    loop = asyncio.get_running_loop()
 
-    def record_then_fail(self: Checkpoint, done: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls >= 3:
-            raise BulkloadError(f"cannot write checkpoint {self.path} (No space left on device)")
-        real_record(self, done)
+    def fail_once_every_batch_is_answered(self: Checkpoint, done: Any) -> None:
+        # Runs in the commit thread. The first group commit fails only after every other
+        # batch has landed, so their acknowledgements queue up behind the failed commit.
+        landed = emulator.wait_for_records_ingested(RECORDS)
+        asyncio.run_coroutine_threadsafe(landed, loop).result(timeout=60)
+        raise BulkloadError(f"cannot write checkpoint {self.path} (No space left on device)")
 
-    monkeypatch.setattr(Checkpoint, "record", record_then_fail)
+    monkeypatch.setattr(Checkpoint, "record", fail_once_every_batch_is_answered)
     config = LoadConfig(
         progress=False,
         max_batch_records=BATCH,
@@ -276,4 +275,4 @@ async def test_a_checkpoint_write_failing_mid_run_stops_the_run_promptly(
     api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
     with pytest.raises(BulkloadError, match="No space left on device"):
         # a hang guard, not a speed limit: the failure is known within milliseconds
-        await asyncio.wait_for(load("events", [data], api=api, config=config), timeout=20)
+        await asyncio.wait_for(load("events", [data], api=api, config=config), timeout=10)
