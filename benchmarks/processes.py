@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -42,6 +43,8 @@ class BenchmarkError(RuntimeError):
 
 
 def bulkload_command(*args: str) -> list[str]:
+    # Run from the directory holding the bulkload package to measure (see run.snapshot_code):
+    # ``-m`` puts the working directory first on sys.path.
     return [sys.executable, "-m", "bulkload", *args]
 
 
@@ -100,6 +103,7 @@ def run_child(
     core: int | None = None,
     env: Mapping[str, str] | None = None,
     watch: Watcher | None = None,
+    cwd: Path | None = None,
 ) -> ChildResult:
     """Run ``argv`` to its end (or ``timeout_s``, then SIGKILL) and measure it."""
     child_env = dict(os.environ if env is None else env)
@@ -111,6 +115,7 @@ def run_child(
             stdout=subprocess.DEVNULL,
             stderr=stderr_file,
             env=child_env,
+            cwd=cwd,
         )
         pin_to_core(process.pid, core)
         finished = threading.Event()
@@ -199,6 +204,7 @@ class Emulator:
         core: int | None = None,
         seed: int = 1,
         command: Sequence[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self._api_key = api_key
         args = ["emulator", "--port", "0", "--api-key", api_key, "--latency-ms", f"{latency_ms:g}"]
@@ -207,6 +213,7 @@ class Emulator:
             args.append("--no-store")
         self.argv = list(command) if command is not None else bulkload_command(*args)
         self.latency_ms = latency_ms
+        self._cwd = cwd
         self._core = core
         self._process: subprocess.Popen[str] | None = None
         self._stderr: IO[bytes] | None = None
@@ -237,6 +244,7 @@ class Emulator:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
+            cwd=self._cwd,
         )
         pin_to_core(self._process.pid, self._core)
         try:

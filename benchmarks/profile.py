@@ -68,7 +68,9 @@ def summarize(raw_lines: Sequence[str], top: int = _TOP) -> str:
     return "\n".join(lines)
 
 
-def profile_command(argv: Sequence[str], output: Path, timeout_s: float, core: int | None) -> str:
+def profile_command(
+    argv: Sequence[str], output: Path, timeout_s: float, core: int | None, cwd: Path | None = None
+) -> str:
     """Run ``argv`` under ``py-spy record`` and summarize; raises when py-spy is unavailable."""
     py_spy = py_spy_path()
     if py_spy is None:
@@ -88,7 +90,7 @@ def profile_command(argv: Sequence[str], output: Path, timeout_s: float, core: i
         "--",
         *argv,
     ]
-    result = run_child(command, timeout_s=timeout_s, core=core)
+    result = run_child(command, timeout_s=timeout_s, core=core, cwd=cwd)
     if result.exit_code != 0 or not output.exists():
         raise BenchmarkError(
             f"py-spy failed (exit {result.exit_code}): {result.stderr_tail.strip()[-300:]}"

@@ -14,11 +14,13 @@ drifts of a shared machine hit both alike.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,6 +157,30 @@ def code_version() -> str:
     return f"{head} + uncommitted changes in bulkload/" if dirty else head
 
 
+def source_fingerprint(package: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def snapshot_code(scratch: Path) -> Path:
+    """Copy bulkload/ so every run of a session measures the same code.
+
+    The working tree is shared with people editing it; without a snapshot, one session
+    could measure two versions of the loader. Returns the directory to run loaders from.
+    """
+    root = scratch / "code"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(
+        BENCH_DIR.parent / "bulkload",
+        root / "bulkload",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return root
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
@@ -167,10 +193,12 @@ def _sum_requests(stats: dict[str, Any]) -> int:
 class Bench:
     def __init__(self, plan: Plan, scratch: Path) -> None:
         self.plan = plan
-        self.scratch = scratch
+        self.scratch = scratch.resolve()  # children run in other directories
         self.work = scratch / "runs"
         self.work.mkdir(parents=True, exist_ok=True)
         self.loader_core, self.emulator_core = cores()
+        self.code_dir = snapshot_code(scratch)
+        self.code_fingerprint = source_fingerprint(self.code_dir / "bulkload")
         self.measurements: list[Measurement] = []
         self.resume: ResumeResult | None = None
 
@@ -178,8 +206,16 @@ class Bench:
 
     def emulator(self, latency_ms: float) -> Emulator:
         return Emulator(
-            api_key=API_KEY, latency_ms=latency_ms, store=False, core=self.emulator_core
+            api_key=API_KEY,
+            latency_ms=latency_ms,
+            store=False,
+            core=self.emulator_core,
+            cwd=self.code_dir,
         )
+
+    def cwd(self, tool: str) -> Path:
+        """bulkload runs from the snapshot; the naive loader from the repository."""
+        return self.code_dir if tool == BULKLOAD else BENCH_DIR.parent
 
     def _fresh(self, name: str) -> Path:
         path = self.work / name
@@ -214,7 +250,12 @@ class Bench:
         run_name = _slug(f"{scenario}-{case}-{tool}-{repeat}")
         argv, summary_path = self.loader_argv(tool, dataset, emulator.url, run_name)
         emulator.reset_stats()
-        result = run_child(argv, timeout_s=run_timeout_s(dataset.records), core=self.loader_core)
+        result = run_child(
+            argv,
+            timeout_s=run_timeout_s(dataset.records),
+            core=self.loader_core,
+            cwd=self.cwd(tool),
+        )
         stats = emulator.stats()
         summary: dict[str, Any] = {}
         if summary_path.exists():
@@ -280,7 +321,7 @@ class Bench:
         """
         size = ["--records", str(records)] if records is not None else ["--size", str(target_bytes)]
         argv = [sys.executable, "-m", "benchmarks.datagen", "--kind", kind, "--format", fmt, *size]
-        result = run_child([*argv, "--out", str(self.scratch)], timeout_s=600)
+        result = run_child([*argv, "--out", str(self.scratch)], timeout_s=600, cwd=BENCH_DIR.parent)
         if result.exit_code != 0:
             raise BenchmarkError(f"generating data failed: {result.stderr_tail.strip()[-300:]}")
         return datagen.generate(
@@ -346,6 +387,7 @@ class Bench:
                 self.work / "profile.raw.txt",
                 run_timeout_s(dataset.records),
                 self.loader_core,
+                cwd=self.code_dir,
             )
         header = f"py-spy record --gil --rate 250 of `bulkload load` on {dataset.records:,} small records at 0 ms."
         return header + "\n\n" + text
@@ -374,6 +416,7 @@ class Bench:
                 timeout_s=run_timeout_s(dataset.records),
                 core=self.loader_core,
                 watch=kill_at_half,
+                cwd=self.code_dir,
             )
             if "after_s" not in killed:
                 raise BenchmarkError(
@@ -399,6 +442,7 @@ class Bench:
                 timeout_s=run_timeout_s(dataset.records),
                 core=self.loader_core,
                 watch=time_first_request,
+                cwd=self.code_dir,
             )
             summary: dict[str, Any] = {}
             if summary_path.exists():
@@ -496,9 +540,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
 
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = {**machine_description(), "bulkload code (git)": code_version()}
+    machine = machine_description()
+    version = code_version()
     began = time.monotonic()
     bench = Bench(plan, args.scratch)
+    machine["bulkload code measured"] = (
+        f"git {version}, source hash {bench.code_fingerprint}"
+        " (bulkload/ is copied at the start; every run uses that copy)"
+    )
     datagen.write_schema(args.scratch)
     steps = {
         "bound": bench.bound,
@@ -527,6 +576,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = BENCH_DIR if not args.only else args.scratch
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
+    tree_now = source_fingerprint(BENCH_DIR.parent / "bulkload")
+    if tree_now != bench.code_fingerprint:
+        notes.append(
+            f"bulkload/ in the working tree changed during the session (now {tree_now});"
+            " the figures are all of the copy taken at the start."
+        )
     context = ReportContext(
         mode=plan.mode,
         command=command.strip(),
