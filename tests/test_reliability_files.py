@@ -251,7 +251,6 @@ async def test_checkpoint_damaged_in_the_middle_is_refused_and_left_untouched(
 # --- a checkpoint write that fails mid-run -------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bugs.md #1: workers wait forever on a failed commit")
 async def test_a_checkpoint_write_failing_mid_run_stops_the_run_promptly(
     emulator: Any, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

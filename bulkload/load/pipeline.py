@@ -420,22 +420,29 @@ class LoadRun:
         self.stop_reading.set()
         self.stop_sending.set()
 
-    async def _flush_acks(self) -> None:
+    async def _flush_acks(self) -> bool:
+        """Commit the acknowledgements so far; False when the commit failed (run stopped)."""
         acks, self._acks = self._acks, []
         committed, self._next_commit = self._next_commit, asyncio.get_running_loop().create_future()
         try:
             await asyncio.to_thread(self._commit, acks)
-        except BaseException as exc:
-            committed.set_exception(exc)
-            raise
+        except BulkloadError as exc:
+            # No commit will ever come again: fail this one and every later waiter, and stop.
+            self._fail(exc)
+            for waiter in (committed, self._next_commit):
+                waiter.set_exception(exc)
+                waiter.exception()  # retrieved here; workers that await it see it too
+            return False
         committed.set_result(None)
+        return True
 
     async def _committer(self) -> None:
         """Group commit: while one fsync runs, the next acknowledgements pile up."""
         while True:
             await self._acks_ready.wait()
             self._acks_ready.clear()
-            await self._flush_acks()
+            if not await self._flush_acks():
+                return
             if self._closing and not self._acks:
                 return
 
