@@ -15,6 +15,7 @@ partial batch: it simply drops it, to be cut again, whole, by the next run.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -138,10 +139,6 @@ class LoadRun:
         self.fatal: BaseException | None = None
         self.stopped_reason: str | None = None
         self._rejects_lock = threading.Lock()
-        # asyncio.Queue reads maxsize <= 0 as "unbounded"; so do these slots
-        self._queue_slots = threading.Semaphore(
-            config.queue_batches if config.queue_batches > 0 else sys.maxsize
-        )
         self._acks: list[BatchDone] = []
         self._acks_ready = asyncio.Event()
         self._next_commit: asyncio.Future[None]  # created when run() starts, in its loop
@@ -338,13 +335,15 @@ class LoadRun:
     def _put(
         self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Work | None], work: _Work
     ) -> None:
-        # A slot per batch queued and not yet taken by a worker: the backpressure is waited
-        # for here, in this thread, so the hand-over itself is one call_soon_threadsafe
-        # (no coroutine, task or future per batch) and put_nowait never finds the queue full.
-        while not self._queue_slots.acquire(timeout=_QUEUE_POLL_S):
-            if self.stop_reading.is_set():
-                raise _Stopped
-        loop.call_soon_threadsafe(queue.put_nowait, work)
+        future = asyncio.run_coroutine_threadsafe(queue.put(work), loop)
+        while True:
+            try:
+                future.result(timeout=_QUEUE_POLL_S)
+                return
+            except concurrent.futures.TimeoutError:
+                if self.stop_reading.is_set():
+                    future.cancel()
+                    raise _Stopped from None
 
     # ---- the senders (async workers) -----------------------------------------------------
 
@@ -361,7 +360,6 @@ class LoadRun:
             work = await queue.get()
             if work is None or self.stop_sending.is_set():
                 return
-            self._queue_slots.release()
             batch = work.batch
             stats.in_flight += 1
             try:
