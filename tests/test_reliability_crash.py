@@ -137,7 +137,6 @@ async def test_twenty_kill_9s_each_rerun_killed_again_then_a_final_run_loses_not
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="bugs.md #2: the CLI sometimes never exits after Ctrl-C")
 async def test_ctrl_c_at_random_moments_then_rerun_has_no_loss_and_no_duplicate(
     emulator: Any, data: Path, tmp_path: Path
 ) -> None:
