@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bulkload.contract.schema import TableSchema
@@ -86,8 +87,12 @@ def test_readers_and_validator_raise_only_documented_errors(
         check_file(Path(directory), name, data, buffer_bytes=buffer_bytes)
 
 
+@pytest.mark.xfail(
+    strict=True, reason="bugs.md #3: a huge exponent raises decimal.InvalidOperation"
+)
 @FUZZ
 @given(FUZZ_BYTES)
+@example(b"10e999999999999999999")  # found by this test: a top-level number, huge exponent
 def test_any_bytes_as_a_record_are_accepted_or_refused_with_a_reason(raw: bytes) -> None:
     for validator in (VALIDATOR, LENIENT):
         try:

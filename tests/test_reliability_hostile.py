@@ -106,3 +106,17 @@ def test_the_catalogue_covers_every_outcome_and_names_are_unique() -> None:
     assert {case.outcome for case in CASES} == set(Outcome)
     assert len({case.name for case in CASES}) == len(CASES)
     assert issubclass(InputError, BulkloadError)
+
+
+@pytest.mark.xfail(strict=True, reason="bugs.md #3: the load dies with decimal.InvalidOperation")
+async def test_a_line_that_is_a_number_with_a_huge_exponent_is_rejected(
+    emulator: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"id":1}\n10e999999999999999999\n{"id":2}\n')
+    config = LoadConfig(
+        progress=False, checkpoint_path=tmp_path / "cp.jsonl", rejects_path=tmp_path / "r.jsonl"
+    )
+    api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
+    summary = await load("hostile", [path], api=api, config=config)
+    assert (summary.records_ingested, summary.records_rejected) == (2, 1)
