@@ -39,6 +39,7 @@ VALID = (
     b'"paid":true,"note":"hello world, this is a note: with a colon","meta":{"k":"v","n":[1,2,3]},'
     b'"qty":42,"price":19.99,"code":"ABC-123-XYZ-0000000000000000"}'
 )
+CHUNK_RECORDS = 2000  # what the readers hand the pipeline at a time
 INVALID = VALID.replace(b'"qty":42', b'"qty":4.2')
 OBJECT = {
     "id": 123456789,
@@ -79,6 +80,11 @@ def main() -> None:
     validator = RecordValidator(SCHEMA)
     encode_row = validator.csv_encoder(HEADER)
     assert validator.check_raw(VALID) is VALID
+    chunk = [VALID.replace(b"123456789", str(i).encode()) for i in range(CHUNK_RECORDS)]
+    assert validator.check_raw_many(chunk) is chunk
+    per_record_cases = {
+        f"check_raw_many, {CHUNK_RECORDS} valid records": lambda: validator.check_raw_many(chunk),
+    }
     cases = {
         f"check_raw valid ({len(VALID)} B, 10 fields)": lambda: validator.check_raw(VALID),
         "check_raw invalid": lambda: _invalid(validator),
@@ -88,6 +94,10 @@ def main() -> None:
         "baseline: orjson.loads": lambda: orjson.loads(VALID),
         "baseline: msgspec.json.decode (untyped)": lambda: msgspec.json.decode(VALID),
     }
+    for name, call in per_record_cases.items():
+        runs = max(1, number // CHUNK_RECORDS)
+        best = min(timeit.repeat(call, number=runs, repeat=5)) / runs / CHUNK_RECORDS
+        print(f"{name:40s} {best * 1e6:7.2f} µs/record")
     for name, call in cases.items():
         runs = number // 10 if "invalid" in name else number
         best = min(timeit.repeat(call, number=runs, repeat=5)) / runs
