@@ -138,7 +138,10 @@ def _bound_section(
                 _num(bound),
                 _num(ours_rate),
                 _pct(share),
-                _pct(ratio(ours_rate, machine_limit)),
+                # Only where the machine, not the API, is the ceiling.
+                _pct(ratio(ours_rate, machine_limit))
+                if machine_limit is not None and bound > machine_limit
+                else "–",
                 _num(_med(ours, lambda m: m.wall_records_per_s)),
                 _num(theirs_rate),
                 _pct(ratio(theirs_rate, bound)),
@@ -178,7 +181,8 @@ def _bound_section(
         "Bound = 30 requests × 500 records / latency. Rates are medians of records ingested per",
         "second of the loader's own elapsed time; the wall column includes interpreter start-up.",
         "'Share of 0 ms rate' compares with bulkload's median at 0 ms latency (section b), the",
-        "most this machine lets it do: where the API bound is above that, the loader is CPU-bound.",
+        "most this machine lets it do; it is shown where the API bound is above that rate, i.e.",
+        "where the loader is CPU-bound rather than API-bound.",
         "",
         *_table(header, rows),
         "",
