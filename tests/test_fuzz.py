@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -87,9 +86,6 @@ def test_readers_and_validator_raise_only_documented_errors(
         check_file(Path(directory), name, data, buffer_bytes=buffer_bytes)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bugs.md #3: a huge exponent raises decimal.InvalidOperation"
-)
 @FUZZ
 @given(FUZZ_BYTES)
 @example(b"10e999999999999999999")  # found by this test: a top-level number, huge exponent

@@ -108,7 +108,6 @@ def test_the_catalogue_covers_every_outcome_and_names_are_unique() -> None:
     assert issubclass(InputError, BulkloadError)
 
 
-@pytest.mark.xfail(strict=True, reason="bugs.md #3: the load dies with decimal.InvalidOperation")
 async def test_a_line_that_is_a_number_with_a_huge_exponent_is_rejected(
     emulator: Any, tmp_path: Path
 ) -> None:

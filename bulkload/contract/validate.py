@@ -14,6 +14,7 @@ problem. The slow path is the definition; the hot path only ever accepts what it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -43,6 +44,13 @@ _SHOWN_CHARS = 40
 # The judge of JSON syntax everywhere. Floats stay text-exact Decimals, so a number too big
 # for a double (1e999) is still JSON: only a numeric column's own rule may refuse it.
 _SYNTAX = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _check_syntax(text: bytes | str) -> None:
+    """msgspec's verdict on JSON syntax. A number too large even for Decimal (10e99999999999999999)
+    is still well-formed JSON: that is for the column rules to judge, not a crash."""
+    with contextlib.suppress(ArithmeticError):
+        _SYNTAX.decode(text)
 
 
 class RecordInvalid(Exception):
@@ -583,7 +591,7 @@ class RecordValidator:
         try:
             # msgspec's verdict on syntax is the hot path's; this keeps both paths agreeing on
             # lone surrogates and nesting depth, which the stdlib parser judges differently.
-            _SYNTAX.decode(raw)
+            _check_syntax(raw)
             parsed = _parse_plain(text)
         except RecursionError:
             raise RecordInvalid("not valid JSON: nested too deeply") from None
@@ -757,7 +765,7 @@ def _csv_boolean(text: str) -> Any:
 
 def _csv_json(text: str) -> Any:
     try:
-        _SYNTAX.decode(text)
+        _check_syntax(text)
     except RecursionError:
         raise _Problem("not valid JSON: nested too deeply") from None
     except (msgspec.DecodeError, UnicodeEncodeError) as exc:
@@ -799,7 +807,7 @@ def _dump_value(name: str, value: Any) -> Any:
         problem = str(exc)
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        _SYNTAX.decode(text)  # e.g. a lone surrogate is no JSON, whoever writes it
+        _check_syntax(text)  # e.g. a lone surrogate is no JSON, whoever writes it
         return orjson.Fragment(text)
     except (TypeError, ValueError, RecursionError, msgspec.DecodeError):
         raise RecordInvalid(
