@@ -354,12 +354,41 @@ class LoadRun:
         if event.kind == "throttled":
             self.stats.throttled += 1
 
+    async def _next_work(self, queue: asyncio.Queue[_Work | None]) -> _Work | None:
+        """The next batch, or None once the queue is closed or a stop was asked, whichever
+        comes first: a stopping worker must not sit on an empty queue."""
+        if self.stop_sending.is_set():
+            return None
+        try:
+            work = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(self.stop_sending.wait())
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+                return None
+            work = getter.result()
+        return None if self.stop_sending.is_set() else work
+
+    async def _close_queue(self, queue: asyncio.Queue[_Work | None], workers: int) -> None:
+        """One "done" per worker, unless a stop comes first (stopped workers drain nothing,
+        so a put on a full queue would wait forever)."""
+        closer = asyncio.ensure_future(self._put_done_markers(queue, workers))
+        stopper = asyncio.ensure_future(self.stop_sending.wait())
+        await asyncio.wait({closer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (closer, stopper):
+            task.cancel()
+
+    @staticmethod
+    async def _put_done_markers(queue: asyncio.Queue[_Work | None], workers: int) -> None:
+        for _ in range(workers):
+            await queue.put(None)
+
     async def _worker(self, queue: asyncio.Queue[_Work | None]) -> None:
         stats = self.stats
-        while not self.stop_sending.is_set():
-            work = await queue.get()
-            if work is None or self.stop_sending.is_set():
-                return
+        while (work := await self._next_work(queue)) is not None:
             batch = work.batch
             stats.in_flight += 1
             try:
@@ -492,12 +521,8 @@ class LoadRun:
                 producer_error = exc
                 self.stop_reading.set()
                 self.stop_sending.set()
-            if self.stop_sending.is_set():
-                # stopping: queued batches were never sent; the next run cuts them again
-                while not queue.empty():
-                    queue.get_nowait()
-            for _ in workers:
-                await queue.put(None)  # one "done" per worker
+            # when stopping, queued batches are simply never sent: the next run cuts them again
+            await self._close_queue(queue, len(workers))
             pending = await self._await_workers(workers)
             for task in pending:
                 task.cancel()
