@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
+from loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
 
-from bulkload.client.http import PeakClient
 from bulkload.config import ApiConfig, LoadConfig, Secret
-from bulkload.contract.schema import TableSchema
-from bulkload.emulator import EmulatorConfig, run_emulator
 from bulkload.load.pipeline import load
 
 KEY = "crash-test-key"
@@ -32,56 +28,30 @@ BATCH = 100
 WINDOW_RECORDS = 30 * BATCH  # the most one kill -9 can leave stored but unrecorded
 SEED = 20240501
 
-SCHEMA = TableSchema.from_json(
-    {
-        "tableName": "events",
-        "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}],
-    }
-)
-
 
 @pytest.fixture
 async def emulator(tmp_path: Path) -> AsyncIterator[Any]:
-    config = EmulatorConfig(api_keys=(KEY,), db_path=tmp_path / "emu.sqlite", latency_ms=5)
-    async with run_emulator(config) as emu:
-        async with PeakClient(ApiConfig(base_url=emu.url, api_key=Secret(KEY))) as client:
-            await client.create_table(SCHEMA)
+    async with events_emulator(tmp_path, KEY, latency_ms=5) as emu:
         yield emu
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    path = tmp_path / "events.jsonl"
-    path.write_bytes(
-        b"".join(orjson.dumps({"id": i, "note": "n" * 30}) + b"\n" for i in range(RECORDS))
-    )
-    return path
+    return write_events(tmp_path / "events.jsonl", RECORDS, note="n" * 30)
 
 
 def cli_args(emu: Any, data: Path, tmp_path: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "bulkload", "load", "events", str(data),
-        "--base-url", emu.url, "--api-key", KEY, "--max-records", str(BATCH),
-        "--checkpoint", str(tmp_path / "cp.jsonl"), "--rejects", str(tmp_path / "rejects.jsonl"),
-        "--no-progress",
-    ]  # fmt: skip
-
-
-def landed(emu: Any) -> Counter[int]:
-    return Counter(int(row["id"]) for row in emu.rows("events"))
+    state = (
+        "--checkpoint",
+        str(tmp_path / "cp.jsonl"),
+        "--rejects",
+        str(tmp_path / "rejects.jsonl"),
+    )
+    return load_args(emu, KEY, data, *state, batch=BATCH)
 
 
 def ingested_total(emu: Any) -> int:
     return int(emu.stats()["records_ingested_total"])
-
-
-async def run_to_end(args: list[str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def start_then_stop_after(
@@ -125,10 +95,10 @@ async def test_twenty_kill_9s_each_rerun_killed_again_then_a_final_run_loses_not
             break  # finished before the kill moment: nothing left to interrupt
         assert code == -signal.SIGKILL, err
         kills += 1
-    code, out, err = await run_to_end(args)
+    code, out, err = await run_cli(args)
     assert code == 0, err
     assert "Traceback" not in err
-    counts = landed(emulator)
+    counts = landed_ids(emulator)
     assert set(counts) == set(range(RECORDS)), "a record went missing"
     duplicates = sum(counts.values()) - RECORDS
     assert duplicates <= kills * WINDOW_RECORDS
@@ -153,10 +123,10 @@ async def test_ctrl_c_at_random_moments_then_rerun_has_no_loss_and_no_duplicate(
         assert "Traceback" not in err
         assert "stopping" in err
         interrupted += 1
-    code, _out, err = await run_to_end(args)
+    code, _out, err = await run_cli(args)
     assert code == 0, err
     assert interrupted >= 2
-    assert landed(emulator) == Counter(range(RECORDS))
+    assert landed_ids(emulator) == Counter(range(RECORDS))
 
 
 async def test_chaos_every_fault_at_once_lands_everything_and_reports_doubt(
@@ -183,7 +153,7 @@ async def test_chaos_every_fault_at_once_lands_everything_and_reports_doubt(
     )
     api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
     summary = await load("events", [data], api=api, config=config, sleep=no_sleep)
-    counts = landed(emulator)
+    counts = landed_ids(emulator)
     assert set(counts) == set(range(RECORDS))
     assert summary.records_ingested == RECORDS and summary.balanced and summary.finished
     stats = emulator.stats()

@@ -12,20 +12,15 @@ import contextlib
 import os
 import stat
 import subprocess
-import sys
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
+from loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
 
-from bulkload.client.http import PeakClient
 from bulkload.config import ApiConfig, LoadConfig, Secret
-from bulkload.contract.schema import TableSchema
-from bulkload.emulator import EmulatorConfig, run_emulator
 from bulkload.errors import BulkloadError
 from bulkload.load.checkpoint import Checkpoint
 from bulkload.load.pipeline import load
@@ -33,43 +28,22 @@ from bulkload.load.pipeline import load
 KEY = "files-test-key"
 RECORDS = 3_000
 BATCH = 100
-SCHEMA = TableSchema.from_json(
-    {
-        "tableName": "events",
-        "columns": [{"name": "id", "type": "integer"}, {"name": "note", "type": "string"}],
-    }
-)
 
 
 @pytest.fixture
 async def emulator(tmp_path: Path) -> AsyncIterator[Any]:
-    config = EmulatorConfig(api_keys=(KEY,), db_path=tmp_path / "emu.sqlite")
-    async with run_emulator(config) as emu:
-        async with PeakClient(ApiConfig(base_url=emu.url, api_key=Secret(KEY))) as client:
-            await client.create_table(SCHEMA)
+    async with events_emulator(tmp_path, KEY) as emu:
         yield emu
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    path = tmp_path / "events.jsonl"
-    lines = [orjson.dumps({"id": i, "note": "n"}) for i in range(RECORDS)]
-    lines.append(b'{"id": "not an integer"}')  # one reject, so the rejects file is written
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
+    # one reject, so the rejects file is written
+    return write_events(tmp_path / "events.jsonl", RECORDS, extra=[b'{"id": "not an integer"}'])
 
 
-async def run_cli(emu: Any, data: Path, *options: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bulkload", "load", "events", str(data),
-        "--base-url", emu.url, "--api-key", KEY, "--max-records", str(BATCH), "--no-progress",
-        *options,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+async def run_load(emu: Any, data: Path, *options: str) -> tuple[int, str, str]:
+    return await run_cli(load_args(emu, KEY, data, *options, batch=BATCH), timeout_s=120)
 
 
 def assert_one_line_error(err: str, *fragments: str) -> None:
@@ -94,7 +68,7 @@ async def test_a_device_path_is_refused_before_sending_and_the_device_survives(
     emulator: Any, data: Path, tmp_path: Path, which: str
 ) -> None:
     other = "--checkpoint" if which == "--rejects" else "--rejects"
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, which, "/dev/full", other, str(tmp_path / "other.jsonl"), "--restart"
     )
     assert code == 2
@@ -110,7 +84,7 @@ async def test_a_path_under_a_file_is_refused_before_sending(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     other = "--checkpoint" if which == "--rejects" else "--rejects"
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, which, str(blocker / "x.jsonl"), other, str(tmp_path / "other.jsonl")
     )
     assert code == 2
@@ -148,7 +122,7 @@ async def test_a_full_disk_is_refused_before_sending(
     emulator: Any, data: Path, tmp_path: Path, full_disk: Path, which: str
 ) -> None:
     other = "--checkpoint" if which == "--rejects" else "--rejects"
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, which, str(full_disk / "x.jsonl"), other, str(tmp_path / "other.jsonl")
     )
     assert code == 2
@@ -162,7 +136,7 @@ async def test_a_resumed_checkpoint_on_a_disk_that_filled_up_is_refused_before_s
     # Only the header fits: the log exists and is valid, but no acknowledgement can be added.
     (full_disk / "filler").unlink()
     checkpoint = full_disk / "cp.jsonl"
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(tmp_path / "r.jsonl"),
         "--dry-run",
     )  # fmt: skip
@@ -174,7 +148,7 @@ async def test_a_resumed_checkpoint_on_a_disk_that_filled_up_is_refused_before_s
         while True:
             filler.write(b"\0" * 4096)
             filler.flush()
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(tmp_path / "r.jsonl"),
         "--restart",
     )  # fmt: skip
@@ -187,14 +161,10 @@ async def test_a_resumed_checkpoint_on_a_disk_that_filled_up_is_refused_before_s
 
 
 async def _finished_run(emu: Any, data: Path, checkpoint: Path, rejects: Path) -> None:
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emu, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
     )
     assert code == 3, err
-
-
-def landed(emu: Any) -> Counter[int]:
-    return Counter(int(row["id"]) for row in emu.rows("events"))
 
 
 async def test_checkpoint_truncated_mid_line_is_reported_and_its_batches_sent_again(
@@ -206,7 +176,7 @@ async def test_checkpoint_truncated_mid_line_is_reported_and_its_batches_sent_ag
     kept = b"".join(lines[:11])  # header + 10 batches
     checkpoint.write_bytes(kept + lines[11][: len(lines[11]) // 2])
     before = emulator.stats()["batches_ingested"]
-    code, out, err = await run_cli(
+    code, out, err = await run_load(
         emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
     )
     assert code == 3, err
@@ -214,7 +184,7 @@ async def test_checkpoint_truncated_mid_line_is_reported_and_its_batches_sent_ag
     assert "Traceback" not in err
     # the 10 recorded batches are trusted, everything after the torn line is sent again
     assert emulator.stats()["batches_ingested"] - before == RECORDS // BATCH - 10
-    assert set(landed(emulator)) == set(range(RECORDS))
+    assert set(landed_ids(emulator)) == set(range(RECORDS))
     assert "check: read = ingested + rejected + skipped: ok" in out
     # the rejects file still lists the bad record exactly once
     assert len(rejects.read_bytes().splitlines()) == 1
@@ -239,7 +209,7 @@ async def test_checkpoint_damaged_in_the_middle_is_refused_and_left_untouched(
     damaged = b"".join(lines)
     checkpoint.write_bytes(damaged)
     before = emulator.stats()["batches_ingested"]
-    code, _out, err = await run_cli(
+    code, _out, err = await run_load(
         emulator, data, "--checkpoint", str(checkpoint), "--rejects", str(rejects)
     )
     assert code == 2

@@ -20,7 +20,7 @@ from bulkload.errors import ConfigError
 
 # Requests still waiting on injected latency are released at shutdown; this only bounds
 # a request stuck in something else.
-SHUTDOWN_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 1.0
 
 
 def base_url(host: str, port: int) -> str:
