@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ def one_by_one(batcher: Batcher[int], records: list[bytes]) -> list[Batch[int]]:
 def in_groups(batcher: Batcher[int], records: list[bytes], cuts: list[int]) -> list[Batch[int]]:
     out: list[Batch[int]] = []
     bounds = sorted({0, len(records), *(c % (len(records) + 1) for c in cuts)})
-    for start, stop in zip(bounds, bounds[1:], strict=False):
+    for start, stop in itertools.pairwise(bounds):
         out.extend(batcher.add_many(records[start:stop], list(range(start, stop))))
     return out
 
