@@ -98,6 +98,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_NON_JSON_NUMBER = re.compile(rb"NaN|Infinity")
+_AT_BYTE = re.compile(r"\(byte (\d+)\)$")
+
+
+def _syntax_problem(exc: msgspec.DecodeError, data: bytes | str) -> str:
+    """A reason for a syntax error; JavaScript's NaN/Infinity get named, since many writers
+    (Python's json among them) produce them and "invalid character" would not say why."""
+    found = _AT_BYTE.search(str(exc))
+    if found is not None:
+        raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+        if _NON_JSON_NUMBER.match(raw, int(found.group(1))) is not None:
+            return "not valid JSON: NaN/Infinity are not JSON numbers (use null or a string)"
+    return f"not valid JSON: {_clip(str(exc))}"
+
+
 def _show(value: Any) -> str:
     """A short, JSON-like rendering of a value for a reason."""
     if isinstance(value, _NumberText):
@@ -595,7 +610,9 @@ class RecordValidator:
             parsed = _parse_plain(text)
         except RecursionError:
             raise RecordInvalid("not valid JSON: nested too deeply") from None
-        except (msgspec.DecodeError, ValueError) as exc:
+        except msgspec.DecodeError as exc:
+            raise RecordInvalid(_syntax_problem(exc, raw)) from None
+        except ValueError as exc:
             raise RecordInvalid(f"not valid JSON: {_clip(str(exc))}") from None
         if not isinstance(parsed, _ObjectPairs):
             raise RecordInvalid(f"not a JSON object (got {_json_kind(parsed)})")
@@ -686,7 +703,9 @@ class RecordValidator:
         seen: set[str] = set()
         for name in header:
             if name in seen:
-                problems.append(f"CSV header names column {name!r} twice")
+                problems.append(
+                    f"CSV header names column {name!r} twice: name each column once in the header"
+                )
             seen.add(name)
         unknown = [name for name in header if name not in self._rules_by_name]
         if unknown and not self.ignore_unknown_columns:
@@ -768,7 +787,9 @@ def _csv_json(text: str) -> Any:
         _check_syntax(text)
     except RecursionError:
         raise _Problem("not valid JSON: nested too deeply") from None
-    except (msgspec.DecodeError, UnicodeEncodeError) as exc:
+    except msgspec.DecodeError as exc:
+        raise _Problem(_syntax_problem(exc, text)) from None
+    except UnicodeEncodeError as exc:
         raise _Problem(f"not valid JSON: {_clip(str(exc))}") from None
     return orjson.Fragment(text.strip())  # exactly as written: big integers keep their digits
 

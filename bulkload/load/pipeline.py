@@ -195,14 +195,18 @@ class LoadRun:
         if encoder is None:
             problems = self.validator.csv_header_problems(list(header))
             if problems:
+                known = {column.name for column in self.schema.columns}
+                # The hint only helps with unknown columns, not with a column named twice.
+                hint = (
+                    " (use --ignore-unknown-columns to drop unknown columns)"
+                    if not self.config.ignore_unknown_columns
+                    and any(name not in known for name in header)
+                    else ""
+                )
                 raise InputError(
                     f"CSV header of {input_file.display_name} does not fit table {self.table}: "
                     + "; ".join(problems)
-                    + (
-                        " (use --ignore-unknown-columns to drop unknown columns)"
-                        if not self.config.ignore_unknown_columns
-                        else ""
-                    )
+                    + hint
                 )
             encoder = self.validator.csv_encoder(list(header))
             cache[header] = encoder
