@@ -66,3 +66,26 @@ async def run_cli(args: list[str], *, timeout_s: float = 180) -> tuple[int, str,
 def landed_ids(emu: Any, table: str = "events") -> Counter[int]:
     """How many times each id was stored."""
     return Counter(int(row["id"]) for row in emu.rows(table))
+
+
+class VirtualClock:
+    """Time for backoff and Retry-After pauses that passes only when slept: a load under
+    throttling finishes at once, and never spins waiting for the real clock."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+        self.slept_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    async def sleep(self, seconds: float) -> None:
+        self.now_s += max(0.0, seconds)
+        self.slept_s += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+def virtual_time() -> dict[str, Any]:
+    """``load(..., **virtual_time())``: backoff on a fresh virtual clock."""
+    clock = VirtualClock()
+    return {"sleep": clock.sleep, "clock": clock}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import bz2
 import csv
 import gzip
@@ -14,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import zstandard
+from loadkit import virtual_time
 
 from bulkload.client.http import IngestResult, PeakClient
 from bulkload.config import ApiConfig, LoadConfig, Secret
@@ -42,10 +42,6 @@ TABLE = TableSchema.from_json(
         ],
     }
 )
-
-
-async def no_sleep(_seconds: float) -> None:
-    await asyncio.sleep(0)
 
 
 def record(i: int, note: str = "café 東京") -> dict[str, Any]:
@@ -98,7 +94,7 @@ def ids_in(emu: Any) -> Counter[int]:
 async def test_jsonl_load_lands_everything_and_balances(emulator: Any, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(3000)])
     summary = await load(
-        "orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert summary.records_ingested == 3000
     assert summary.records_read == 3000 and summary.balanced and summary.finished
@@ -115,7 +111,7 @@ async def test_bad_records_go_to_rejects_with_reason_and_position(
     lines[7] = b'{"id": 7, "colour": "red"}'
     path = write_jsonl(tmp_path / "in.jsonl", lines)
     summary = await load(
-        "orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert (summary.records_ingested, summary.records_rejected) == (7, 3)
     rejects = [
@@ -131,7 +127,7 @@ async def test_bad_records_go_to_rejects_with_reason_and_position(
     # a rerun of a finished load sends nothing and writes no reject twice
     batches_before = emulator.stats()["batches_ingested"]
     again = await load(
-        "orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert again.records_ingested == 0 and again.batches_sent == 0 and again.records_skipped >= 7
     assert len((tmp_path / "state" / "rejects.jsonl").read_bytes().splitlines()) == 3
@@ -188,7 +184,7 @@ async def test_every_format_and_compression_lands(emulator: Any, tmp_path: Path,
     if raw:
         path.write_bytes(raw)
     summary = await load(
-        "orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert summary.records_rejected == 0, summary.rejected_by_reason
     assert ids_in(emulator) == Counter(range(1200))
@@ -205,7 +201,7 @@ async def test_limits_hold_with_multibyte_and_near_limit_records(
     records.append(record(9999, note="y" * 1_000_000))  # alone over 1 MB: rejected locally
     path = write_jsonl(tmp_path / "in.jsonl", records)
     summary = await load(
-        "orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert summary.records_rejected == 1
     assert "bytes" in next(iter(summary.rejected_by_reason))
@@ -241,7 +237,7 @@ async def test_transient_faults_are_retried_until_everything_lands(
         [path],
         api=api_for(emulator),
         config=config(tmp_path, max_batch_records=100),
-        sleep=no_sleep,
+        **virtual_time(),
     )
     assert summary.records_ingested == 5000 and summary.retries > 0
     assert ids_in(emulator) == Counter(range(5000))
@@ -257,7 +253,7 @@ async def test_answers_lost_after_commit_lose_nothing_and_are_reported(
         [path],
         api=api_for(emulator),
         config=config(tmp_path, max_batch_records=100),
-        sleep=no_sleep,
+        **virtual_time(),
     )
     landed = ids_in(emulator)
     assert set(landed) == set(range(5000))
@@ -297,7 +293,7 @@ async def test_400_without_record_errors_is_bisected_to_the_bad_records(
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     async with PeakClient(api_for(emulator)) as client:
         summary = await load(
-            "orders", [path], client=_HintlessApi(client), config=config(tmp_path), sleep=no_sleep
+            "orders", [path], client=_HintlessApi(client), config=config(tmp_path), **virtual_time()
         )
     assert summary.records_rejected == 4 and summary.records_ingested == 996
     rejects = [
@@ -310,16 +306,18 @@ async def test_400_without_record_errors_is_bisected_to_the_bad_records(
 
 async def test_changed_input_refuses_resume_until_restart(emulator: Any, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [record(i) for i in range(100)])
-    await load("orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep)
+    await load("orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time())
     write_jsonl(path, [record(i) for i in range(120)])
     with pytest.raises(CheckpointMismatch, match=r"in\.jsonl.*--restart"):
-        await load("orders", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep)
+        await load(
+            "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
+        )
     summary = await load(
         "orders",
         [path],
         api=api_for(emulator),
         config=config(tmp_path, restart=True),
-        sleep=no_sleep,
+        **virtual_time(),
     )
     assert summary.records_ingested == 120
     with pytest.raises(CheckpointMismatch, match="max_batch_records"):
@@ -328,7 +326,7 @@ async def test_changed_input_refuses_resume_until_restart(emulator: Any, tmp_pat
             [path],
             api=api_for(emulator),
             config=config(tmp_path, max_batch_records=10),
-            sleep=no_sleep,
+            **virtual_time(),
         )
 
 
@@ -336,10 +334,12 @@ async def test_wrong_key_and_unknown_table_fail_fast(emulator: Any, tmp_path: Pa
     path = write_jsonl(tmp_path / "in.jsonl", [record(1)])
     bad_key = ApiConfig(base_url=emulator.url, api_key=Secret("wrong-key-123"))
     with pytest.raises(AuthError) as auth:
-        await load("orders", [path], api=bad_key, config=config(tmp_path), sleep=no_sleep)
+        await load("orders", [path], api=bad_key, config=config(tmp_path), **virtual_time())
     assert "wrong-key-123" not in str(auth.value)
     with pytest.raises(NotFound, match="nosuch"):
-        await load("nosuch", [path], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep)
+        await load(
+            "nosuch", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
+        )
     assert ids_in(emulator) == Counter()
 
 
@@ -352,7 +352,7 @@ async def test_dry_run_sends_nothing_and_reports(emulator: Any, tmp_path: Path) 
         [path],
         api=api_for(emulator),
         config=config(tmp_path, dry_run=True),
-        sleep=no_sleep,
+        **virtual_time(),
     )
     assert summary.dry_run and summary.batches_planned == 3 and summary.records_rejected == 1
     assert summary.records_ingested == 0 and ids_in(emulator) == Counter()
@@ -369,7 +369,7 @@ async def test_max_bad_records_stops_the_run_with_a_clear_error(
             [path],
             api=api_for(emulator),
             config=config(tmp_path, max_bad_records=5),
-            sleep=no_sleep,
+            **virtual_time(),
         )
 
 
@@ -381,7 +381,7 @@ async def test_directory_of_files_loads_in_name_order_and_resumes_per_file(
     for part in range(3):
         write_jsonl(folder / f"part-{part}.jsonl", [record(part * 700 + i) for i in range(700)])
     summary = await load(
-        "orders", [folder], api=api_for(emulator), config=config(tmp_path), sleep=no_sleep
+        "orders", [folder], api=api_for(emulator), config=config(tmp_path), **virtual_time()
     )
     assert summary.records_ingested == 2100 and summary.batches_sent == 5
     assert ids_in(emulator) == Counter(range(2100))

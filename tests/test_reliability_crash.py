@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
+from loadkit import events_emulator, landed_ids, load_args, run_cli, virtual_time, write_events
 
 from bulkload.config import ApiConfig, LoadConfig, Secret
 from bulkload.load.pipeline import load
@@ -141,9 +141,6 @@ async def test_chaos_every_fault_at_once_lands_everything_and_reports_doubt(
         drop_after_commit_rate=0.01,
     )
 
-    async def no_sleep(_seconds: float) -> None:
-        await asyncio.sleep(0)
-
     config = LoadConfig(
         progress=False,
         max_batch_records=BATCH,
@@ -152,7 +149,7 @@ async def test_chaos_every_fault_at_once_lands_everything_and_reports_doubt(
         max_retries=50,
     )
     api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
-    summary = await load("events", [data], api=api, config=config, sleep=no_sleep)
+    summary = await load("events", [data], api=api, config=config, **virtual_time())
     counts = landed_ids(emulator)
     assert set(counts) == set(range(RECORDS))
     assert summary.records_ingested == RECORDS and summary.balanced and summary.finished

@@ -123,6 +123,7 @@ class LoadRun:
         rejects: RejectsFile,
         progress_stream: Any = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.table = table
         self.inputs = inputs
@@ -163,6 +164,7 @@ class LoadRun:
             ),
             on_event=self._on_send_event,
             sleep=sleep,
+            clock=clock,
         )
 
     # ---- the producer (runs in a worker thread) -------------------------------------------
@@ -608,11 +610,13 @@ async def load(
     handle_sigint: bool = False,
     progress_stream: Any = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> LoadSummary:
     """Load every valid record of ``paths`` into ``table``; return the summary.
 
     ``api`` defaults to the environment (PEAK_* variables); pass ``client`` to use an
-    already-open client instead; ``sleep`` is how backoff waits (tests pass a fake). Raises a ``BulkloadError`` for anything that stops the run
+    already-open client instead; ``sleep`` and ``clock`` are how backoff waits and tells time
+    (tests pass a virtual clock). Raises a ``BulkloadError`` for anything that stops the run
     (its ``summary`` attribute, when set, describes what was done before it stopped).
     """
     config = config or LoadConfig()
@@ -650,6 +654,7 @@ async def load(
             rejects=rejects,
             progress_stream=progress_stream,
             sleep=sleep,
+            clock=clock,
         )
         remove_handler = _install_sigint(run) if handle_sigint else (lambda: None)
         try:
