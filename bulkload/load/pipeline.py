@@ -92,6 +92,11 @@ def _outcomes(
             yield exc
 
 
+async def _put_each(queue: asyncio.Queue[_Work | None], works: list[_Work]) -> None:
+    for work in works:
+        await queue.put(work)
+
+
 def _checkpoint_identity(
     table: str, schema: TableSchema, config: LoadConfig, inputs: Sequence[InputFile]
 ) -> dict[str, Any]:
@@ -228,6 +233,15 @@ class LoadRun:
         check_raw_many = self.validator.check_raw_many
         span_reasons: list[str] = []  # rejects since the last sealed batch
         tail_reasons: list[str] = []  # ... of which after the last accepted record
+        # Batches sealed from the current chunk, handed to the event loop together: one
+        # cross-thread call (and one wake-up of each thread) per chunk, not per batch.
+        sealed_works: list[_Work] = []
+
+        def hand_over() -> None:
+            if sealed_works:
+                works = list(sealed_works)
+                sealed_works.clear()
+                self._put_all(loop, queue, works)
 
         def seal(batch: Batch[RecordTag]) -> None:
             nonlocal span_reasons
@@ -242,7 +256,7 @@ class LoadRun:
             stats.batches_planned += 1
             if config.dry_run:
                 return
-            self._put(loop, queue, _Work(batch, len(in_span)))
+            sealed_works.append(_Work(batch, len(in_span)))
 
         first_file = start.file_index if start is not None else 0
         bytes_before = sum(f.size_bytes or 0 for f in self.inputs[:first_file])
@@ -287,6 +301,7 @@ class LoadRun:
                                 seal(sealed)
                             stats.records_read += len(items) + len(chunk.problems)
                             stats.bytes_read = bytes_before + chunk.bytes_consumed
+                            hand_over()
                             continue
                     else:
                         outcomes = _outcomes(encode, items)
@@ -317,11 +332,13 @@ class LoadRun:
                         tail_reasons.append(reason)
                     stats.records_read += len(chunk.items) + len(chunk.problems)
                     stats.bytes_read = bytes_before + chunk.bytes_consumed
+                    hand_over()
                 bytes_before += input_file.size_bytes or 0
                 stats.bytes_read = bytes_before
             last = batcher.flush()
             if last is not None:
                 seal(last)
+            hand_over()
             for reason in span_reasons:
                 self._count_reject(reason)
             self._trailing_rejected = len(span_reasons)
@@ -338,10 +355,15 @@ class LoadRun:
             )
             self.stop_reading.set()
 
-    def _put(
-        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Work | None], work: _Work
+    def _put_all(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue[_Work | None],
+        works: list[_Work],
     ) -> None:
-        future = asyncio.run_coroutine_threadsafe(queue.put(work), loop)
+        """Queue ``works`` in order, waiting for room (backpressure); _Stopped on a stop,
+        leaving the rest unqueued, to be cut again by the next run."""
+        future = asyncio.run_coroutine_threadsafe(_put_each(queue, works), loop)
         while True:
             try:
                 future.result(timeout=_QUEUE_POLL_S)
