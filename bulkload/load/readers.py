@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -38,7 +39,7 @@ from enum import Enum
 from itertools import accumulate, repeat
 from operator import add, itemgetter
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol, cast, get_args
+from typing import IO, Any, Literal, NamedTuple, Protocol, cast, get_args
 
 from bulkload.errors import InputError
 
@@ -913,10 +914,6 @@ def _resume_mismatch(name: str, start: int, what: str) -> InputError:
 # ---- JSON array
 
 
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|["\[\]{},]', re.DOTALL)
-_STRING_SPECIAL = re.compile(rb'["\\]')
-
-
 def _nested(inner: bytes) -> bytes:
     return rb"(?:\{(?:" + inner + rb")*+\}|\[(?:" + inner + rb")*+\])"
 
@@ -925,19 +922,37 @@ def _nested(inner: bytes) -> bytes:
 # units, possessive so nothing backtracks). An element it cannot finish, deeper or cut by
 # the block's end, is scanned token by token instead.
 _FLAT = rb'"(?:[^"\\]++|\\.)*+"|[^"\[\]{},]++'
-_ELEMENT = re.compile(
-    rb"(?:"
-    + _FLAT
-    + rb"|"
-    + _nested(
-        _FLAT
-        + rb"|,|"
-        + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,")))
+
+
+class _ArrayPatterns(NamedTuple):
+    json_token: re.Pattern[bytes]
+    string_special: re.Pattern[bytes]
+    element: re.Pattern[bytes]
+    not_whitespace: re.Pattern[bytes]
+
+
+@functools.cache
+def _array_patterns() -> _ArrayPatterns:
+    """Compiled on first use: ~10 ms that a load of anything but a JSON array never needs."""
+    element = (
+        rb"(?:"
+        + _FLAT
+        + rb"|"
+        + _nested(
+            _FLAT
+            + rb"|,|"
+            + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,|" + _nested(_FLAT + rb"|,")))
+        )
+        + rb")*+"
     )
-    + rb")*+",
-    re.DOTALL,
-)
-_NOT_WHITESPACE = re.compile(rb"[^ \t\r\n]")
+    return _ArrayPatterns(
+        json_token=re.compile(rb'"(?:[^"\\]++|\\.)*+"|["\[\]{},]', re.DOTALL),
+        string_special=re.compile(rb'["\\]'),
+        element=re.compile(element, re.DOTALL),
+        not_whitespace=re.compile(rb"[^ \t\r\n]"),
+    )
+
+
 _WHITESPACE = b" \t\r\n"
 _QUOTE, _COMMA = ord('"'), ord(",")
 _OPEN_BRACKET, _CLOSE_BRACKET = ord("["), ord("]")
@@ -1019,6 +1034,7 @@ class _JsonArrayScanner:
         )
 
     def _scan(self) -> None:
+        patterns = _array_patterns()
         buffer = self.buffer
         size = len(buffer)
         pos = self.pos
@@ -1027,7 +1043,7 @@ class _JsonArrayScanner:
         while pos < size:
             if state is _ArrayState.IN_ELEMENT:
                 if self.in_string:
-                    special = _STRING_SPECIAL.search(buffer, pos)
+                    special = patterns.string_special.search(buffer, pos)
                     if special is None:
                         pos = size
                         break
@@ -1041,7 +1057,7 @@ class _JsonArrayScanner:
                         pos = at  # the escaped byte is in the next block
                         break
                     continue
-                token = _JSON_TOKEN.search(buffer, pos)
+                token = patterns.json_token.search(buffer, pos)
                 if token is None:
                     pos = size
                     break
@@ -1061,7 +1077,7 @@ class _JsonArrayScanner:
                     state = _ArrayState.NEXT_ELEMENT if char == _COMMA else _ArrayState.AFTER_ARRAY
                 # a stray '}' at depth 0 stays inside the element; the validator rejects it
                 continue
-            found = _NOT_WHITESPACE.search(buffer, pos)
+            found = patterns.not_whitespace.search(buffer, pos)
             if found is None:
                 pos = size
                 break
@@ -1080,7 +1096,7 @@ class _JsonArrayScanner:
                     self.element_start = at
                     self.element_line = self.line_breaks_before(self.buffer_offset + at) + 1
                     self.oversize_prefix = None
-                    end = _ELEMENT.match(buffer, at).end()  # type: ignore[union-attr]
+                    end = patterns.element.match(buffer, at).end()  # type: ignore[union-attr]
                     if end < size and buffer[end] in _DELIMITERS:
                         self._end_element(end)
                         if buffer[end] == _COMMA:
