@@ -21,7 +21,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -38,6 +38,7 @@ from bulkload.errors import (
     TransportError,
 )
 from bulkload.load.backoff import RetryPolicy
+from bulkload.load.batcher import json_array
 
 __all__ = [
     "TOO_LARGE_REASON",
@@ -176,7 +177,7 @@ class Sender:
             )
         batch.parts_left -= 1
         if body is None:
-            body = _json_array(batch.records[i] for i in indices)
+            body = json_array([batch.records[i] for i in indices])
         try:
             answer = await self._send_with_retries(body, len(indices), batch.outcome)
         except RequestTooLarge:
@@ -373,10 +374,6 @@ def _rate_limiter(rate_limit_per_s: float | None) -> AsyncLimiter | None:
     # one request per 1/rate seconds rather than an unfillable fractional bucket.
     capacity = max(1.0, rate_limit_per_s)
     return AsyncLimiter(capacity, capacity / rate_limit_per_s)
-
-
-def _json_array(records: Iterable[bytes]) -> bytes:
-    return b"[" + b",".join(records) + b"]"
 
 
 def _halves(indices: list[int]) -> tuple[list[int], list[int]]:
