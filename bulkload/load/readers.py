@@ -640,15 +640,15 @@ def _read_jsonl(
                 offset += carried_size
                 carried, carried_size = [], 0
             continue
+        parts = block.split(b"\n")
+        check_length = carried_size + len(block) > limit
         if carried:
-            carried.append(block)
-            buffer = b"".join(carried)
-        else:
-            buffer = block
-        parts = buffer.split(b"\n")
+            # The partial line carried over is the start of the block's first line: join
+            # just that line, not carry + block (a 1 MiB copy per block).
+            carried.append(parts[0])
+            parts[0] = b"".join(carried)
         carry = parts.pop()
-        strip_cr = b"\r" in buffer
-        check_length = len(buffer) > limit
+        strip_cr = b"\r" in block or b"\r" in parts[0]
         if parts and not (strip_cr or check_length or _may_hold_blank_lines(parts)):
             # Every line is a record: positions and line numbers by running sums, not one
             # Python step per line.
