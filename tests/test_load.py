@@ -385,3 +385,27 @@ async def test_directory_of_files_loads_in_name_order_and_resumes_per_file(
     )
     assert summary.records_ingested == 2100 and summary.batches_sent == 5
     assert ids_in(emulator) == Counter(range(2100))
+
+
+async def test_csv_rejects_name_their_fields_and_wrong_widths_are_rejected(
+    emulator: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "id,amount,day,paid,note,meta\n"
+        '1,1.50,2024-01-02,true,ok,"{""a"": 1}"\n'
+        "abc,1.50,2024-01-02,true,bad id,\n"
+        "3,1.50\n",
+        encoding="utf-8",
+    )
+    summary = await load(
+        "orders", [path], api=api_for(emulator), config=config(tmp_path), **virtual_time()
+    )
+    assert (summary.records_ingested, summary.records_rejected) == (1, 2)
+    rejects = {
+        r["line"]: r
+        for r in map(orjson.loads, (tmp_path / "state" / "rejects.jsonl").read_bytes().splitlines())
+    }
+    assert rejects[3]["record"]["id"] == "abc" and rejects[3]["record"]["note"] == "bad id"
+    assert "column 'id'" in rejects[3]["reason"]
+    assert rejects[4]["record"] == ["3", "1.50"] and "fields" in rejects[4]["reason"]

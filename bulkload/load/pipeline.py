@@ -327,6 +327,10 @@ class LoadRun:
                                 f"record is {len(record):,} bytes; one request holds at most "
                                 f"{config.max_batch_bytes:,} bytes"
                             )
+                        if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(
+                            chunk.header or ()
+                        ):
+                            item = dict(zip(chunk.header or (), item, strict=True))  # readable
                         self._reject(input_file, item_line, reason, item, chunk.kind)
                         span_reasons.append(reason)
                         tail_reasons.append(reason)

@@ -11,17 +11,6 @@ import sys
 import time
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from bulkload.load.summary import LoadStats
 
 LOG_INTERVAL_S = 5.0
@@ -72,6 +61,17 @@ class ProgressReporter:
             print(f"bulkload: {_status_line(self._stats, elapsed)}", file=self._stream, flush=True)
 
     async def _run_live(self) -> None:
+        # rich only when a bar is drawn: its import is ~40 ms of every start-up otherwise
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         console = Console(file=self._stream)
         progress = Progress(
             TextColumn("[bold]loading"),
@@ -85,7 +85,7 @@ class ProgressReporter:
         )
         stats = self._stats
         with progress:
-            task: TaskID = progress.add_task("load", total=stats.bytes_total, status="")
+            task = progress.add_task("load", total=stats.bytes_total, status="")
             try:
                 while True:
                     elapsed = time.monotonic() - self._started
