@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -258,6 +258,16 @@ class LoadRun:
                 return
             sealed_works.append(_Work(batch, len(in_span)))
 
+        def accept(record: bytes, tag: RecordTag) -> None:
+            sealed = batcher.add(record, tag)
+            if sealed is not None:
+                if sealed.tags[-1] is tag:
+                    # sealed with this record in it: the rejects read before the record
+                    # belong to the sealed batch's span too
+                    tail_reasons.clear()
+                seal(sealed)
+            tail_reasons.clear()
+
         first_file = start.file_index if start is not None else 0
         bytes_before = sum(f.size_bytes or 0 for f in self.inputs[:first_file])
         stats.bytes_read = bytes_before
@@ -276,7 +286,7 @@ class LoadRun:
                     if self.stop_reading.is_set():
                         raise _Stopped
                     encode = self._encoder_for(chunk, input_file, encoders)
-                    add = batcher.add
+                    header = chunk.header or ()
                     for problem in chunk.problems:
                         self._reject(input_file, problem.line, problem.reason, problem.raw, None)
                         span_reasons.append(problem.reason)
@@ -285,55 +295,45 @@ class LoadRun:
                     outcomes: Iterable[bytes | RecordInvalid]
                     if chunk.kind is ChunkKind.RAW_JSON:
                         outcomes = check_raw_many(items)
-                        if outcomes is items and items and max(map(len, items)) <= max_alone:
-                            # Every record goes as it is: the first one the usual way (it
-                            # settles the rejects read before it), the rest in bulk, with
-                            # no rejects among them to account for.
-                            first_tag = (file_index, chunk.ends[0], chunk.lines[0])
-                            sealed = add(items[0], first_tag)
-                            if sealed is not None:
-                                if sealed.tags[-1] is first_tag:
-                                    tail_reasons.clear()
-                                seal(sealed)
-                            tail_reasons.clear()
-                            tags = list(zip(repeat(file_index), chunk.ends, chunk.lines))
-                            for sealed in batcher.add_many(items[1:], tags[1:]):
-                                seal(sealed)
-                            stats.records_read += len(items) + len(chunk.problems)
-                            stats.bytes_read = bytes_before + chunk.bytes_consumed
-                            hand_over()
-                            continue
+                        every_record_goes_as_is = (
+                            outcomes is items and bool(items) and max(map(len, items)) <= max_alone
+                        )
                     else:
                         outcomes = _outcomes(encode, items)
-                    for outcome, item, end, item_line in zip(
-                        outcomes, items, chunk.ends, chunk.lines, strict=True
-                    ):
-                        if isinstance(outcome, RecordInvalid):
-                            reason = str(outcome)
-                        else:
-                            record = outcome
-                            if len(record) <= max_alone:
-                                tag = (file_index, end, item_line)
-                                sealed = add(record, tag)
-                                if sealed is not None:
-                                    if sealed.tags[-1] is tag:
-                                        # sealed with this record in it: the rejects before it
-                                        # belong to the sealed batch's span too
-                                        tail_reasons.clear()
-                                    seal(sealed)
-                                tail_reasons.clear()
-                                continue
-                            reason = (
-                                f"record is {len(record):,} bytes; one request holds at most "
-                                f"{config.max_batch_bytes:,} bytes"
+                        every_record_goes_as_is = False
+                    if every_record_goes_as_is:
+                        # The common case: the first record the usual way (it settles the
+                        # rejects read before it), the rest in bulk, with no rejects among
+                        # them to account for.
+                        accept(items[0], (file_index, chunk.ends[0], chunk.lines[0]))
+                        tags = list(
+                            zip(
+                                repeat(file_index),
+                                islice(chunk.ends, 1, None),
+                                islice(chunk.lines, 1, None),
                             )
-                        if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(
-                            chunk.header or ()
+                        )
+                        for sealed in batcher.add_many(items[1:], tags):
+                            seal(sealed)
+                    else:
+                        for outcome, item, end, item_line in zip(
+                            outcomes, items, chunk.ends, chunk.lines, strict=True
                         ):
-                            item = dict(zip(chunk.header or (), item, strict=True))  # readable
-                        self._reject(input_file, item_line, reason, item, chunk.kind)
-                        span_reasons.append(reason)
-                        tail_reasons.append(reason)
+                            if isinstance(outcome, RecordInvalid):
+                                reason = str(outcome)
+                            elif len(outcome) <= max_alone:
+                                accept(outcome, (file_index, end, item_line))
+                                continue
+                            else:
+                                reason = (
+                                    f"record is {len(outcome):,} bytes; one request holds at "
+                                    f"most {config.max_batch_bytes:,} bytes"
+                                )
+                            if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(header):
+                                item = dict(zip(header, item, strict=True))  # name the fields
+                            self._reject(input_file, item_line, reason, item, chunk.kind)
+                            span_reasons.append(reason)
+                            tail_reasons.append(reason)
                     stats.records_read += len(chunk.items) + len(chunk.problems)
                     stats.bytes_read = bytes_before + chunk.bytes_consumed
                     hand_over()
