@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -495,15 +494,14 @@ def _many_batches(count: int) -> Sequence[BatchDone]:
     return [batch(seq, records=500) for seq in range(count)]
 
 
-def test_open_of_a_large_log_is_fast(tmp_path: Path) -> None:
+def test_a_large_log_reopens_whole(tmp_path: Path) -> None:
+    # (its speed, ~0.2 s for 100k entries, is a benchmark figure, not asserted here)
     path = tmp_path / "c.jsonl"
     with Checkpoint.open(path, IDENTITY) as cp:
         cp.record(_many_batches(100_000))
-    started = time.perf_counter()
     with reopen(path) as cp:
-        elapsed = time.perf_counter() - started
         assert cp.plan.next_seq == 100_000
-    print(f"open of a 100k-entry checkpoint: {elapsed * 1000:.0f} ms")
+        assert cp.plan.skipped_records == 100_000 * 500
 
 
 _WRITER = """
