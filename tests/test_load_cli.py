@@ -75,3 +75,12 @@ async def test_dry_run_from_the_cli_sends_nothing(emulator: Any, tmp_path: Path)
     assert code == 0, err
     assert "would ingest" in out and "13 planned" in out
     assert emulator.stats()["batches_ingested"] == 0
+
+
+async def test_an_empty_input_loads_nothing_with_a_warning(emulator: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    code, out, err = await run_cli(load_args(emulator, KEY, empty, *state(tmp_path)))
+    assert code == 0, err
+    assert "empty.jsonl holds no records" in err and "Traceback" not in err
+    assert "0 records read" in out

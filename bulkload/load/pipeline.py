@@ -280,6 +280,7 @@ class LoadRun:
                     else (0, 0)
                 )
                 encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
+                read_before = stats.records_read
                 for chunk in read_chunks(
                     input_file, start=offset, start_line=line, buffer_bytes=config.read_buffer_bytes
                 ):
@@ -337,6 +338,13 @@ class LoadRun:
                     stats.records_read += len(chunk.items) + len(chunk.problems)
                     stats.bytes_read = bytes_before + chunk.bytes_consumed
                     hand_over()
+                if stats.records_read == read_before and offset == 0:
+                    # not an error (an empty export is legal), but rarely what was meant
+                    print(
+                        f"bulkload: warning: input {input_file.display_name} holds no records",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 bytes_before += input_file.size_bytes or 0
                 stats.bytes_read = bytes_before
             last = batcher.flush()
