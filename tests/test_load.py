@@ -240,6 +240,10 @@ async def test_transient_faults_are_retried_until_everything_lands(
         **virtual_time(),
     )
     assert summary.records_ingested == 5000 and summary.retries > 0
+    if "throttle_rate" not in knobs:
+        assert summary.throttled == 0
+    elif knobs["throttle_rate"] >= 0.3:
+        assert summary.throttled > 0  # 429s are counted apart from other retries
     assert ids_in(emulator) == Counter(range(5000))
 
 

@@ -430,19 +430,15 @@ class LoadRun:
         stats = self.stats
         while (work := await self._next_work(queue)) is not None:
             batch = work.batch
-            stats.in_flight += 1
             try:
                 outcome = await self.sender.send(batch.records, batch.body)
             except BulkloadError as exc:
                 self._fail(exc)
                 return
-            finally:
-                stats.in_flight -= 1
             stats.records_ingested += outcome.ingested
             stats.requests += outcome.requests
             stats.in_doubt_requests += outcome.in_doubt
             stats.latencies_s.extend(outcome.latencies_s)
-            stats.body_bytes_sent += len(batch.body)
             if outcome.rejected:
                 for index, reason in outcome.rejected:
                     file_index, _end, line = batch.tags[index]
@@ -554,7 +550,12 @@ class LoadRun:
         self._next_commit = loop.create_future()
         committer = asyncio.create_task(self._committer(), name="bulkload-checkpoint")
         producer_error: BaseException | None = None
-        async with ProgressReporter(stats, enabled=config.progress, stream=self._progress_stream):
+        async with ProgressReporter(
+            stats,
+            in_flight=lambda: self.sender.in_flight,
+            enabled=config.progress,
+            stream=self._progress_stream,
+        ):
             try:
                 await asyncio.to_thread(self.produce, loop, queue)
             except BaseException as exc:  # InputError mid-file, or cancellation

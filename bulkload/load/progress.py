@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from bulkload.load.summary import LoadStats
@@ -17,21 +18,30 @@ LOG_INTERVAL_S = 5.0
 REFRESH_INTERVAL_S = 0.25
 
 
-def _status_line(stats: LoadStats, elapsed_s: float) -> str:
+def _status_line(stats: LoadStats, in_flight: int, elapsed_s: float) -> str:
     rate = (stats.records_ingested + stats.records_rejected) / elapsed_s if elapsed_s > 0 else 0.0
     mb_s = stats.bytes_read / elapsed_s / 1e6 if elapsed_s > 0 else 0.0
     return (
         f"{stats.records_read:,} read · {stats.records_ingested:,} ingested · "
         f"{stats.records_rejected:,} rejected · {rate:,.0f} rec/s · {mb_s:.1f} MB/s · "
-        f"in flight {stats.in_flight} · retries {stats.retries}"
+        f"in flight {in_flight} · retries {stats.retries}"
     )
 
 
 class ProgressReporter:
-    """Renders ``stats`` until stopped. ``enabled=False`` makes it silent."""
+    """Renders ``stats`` (and the requests in flight, asked of ``in_flight``) until stopped.
+    ``enabled=False`` makes it silent."""
 
-    def __init__(self, stats: LoadStats, *, enabled: bool, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        stats: LoadStats,
+        *,
+        in_flight: Callable[[], int],
+        enabled: bool,
+        stream: TextIO | None = None,
+    ) -> None:
         self._stats = stats
+        self._in_flight = in_flight
         self._enabled = enabled
         self._stream = stream or sys.stderr
         self._started = time.monotonic()
@@ -58,7 +68,11 @@ class ProgressReporter:
         while True:
             await asyncio.sleep(LOG_INTERVAL_S)
             elapsed = time.monotonic() - self._started
-            print(f"bulkload: {_status_line(self._stats, elapsed)}", file=self._stream, flush=True)
+            print(
+                f"bulkload: {_status_line(self._stats, self._in_flight(), elapsed)}",
+                file=self._stream,
+                flush=True,
+            )
 
     async def _run_live(self) -> None:
         # rich only when a bar is drawn: its import is ~40 ms of every start-up otherwise
@@ -93,11 +107,13 @@ class ProgressReporter:
                         task,
                         completed=stats.bytes_read,
                         total=stats.bytes_total,
-                        status=_status_line(stats, elapsed),
+                        status=_status_line(stats, self._in_flight(), elapsed),
                     )
                     await asyncio.sleep(REFRESH_INTERVAL_S)
             finally:
                 elapsed = time.monotonic() - self._started
                 progress.update(
-                    task, completed=stats.bytes_read, status=_status_line(stats, elapsed)
+                    task,
+                    completed=stats.bytes_read,
+                    status=_status_line(stats, self._in_flight(), elapsed),
                 )

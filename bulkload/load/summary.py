@@ -29,8 +29,6 @@ class LoadStats:
     throttled: int = 0
     bytes_read: int = 0
     bytes_total: int | None = None
-    body_bytes_sent: int = 0
-    in_flight: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
 
@@ -68,6 +66,7 @@ class LoadSummary:
     batches_planned: int
     requests: int
     retries: int
+    throttled: int
     in_doubt_requests: int
     elapsed_s: float
     records_per_s: float
@@ -124,6 +123,7 @@ class LoadSummary:
             batches_planned=stats.batches_planned,
             requests=stats.requests,
             retries=stats.retries,
+            throttled=stats.throttled,
             in_doubt_requests=stats.in_doubt_requests,
             elapsed_s=round(elapsed_s, 3),
             records_per_s=round(processed_this_run / elapsed_s, 1) if elapsed_s > 0 else 0.0,
@@ -157,6 +157,7 @@ class LoadSummary:
         lines.append(
             f"  batches: {self.batches_sent if not self.dry_run else self.batches_planned:,} {batches}, "
             f"{self.batches_skipped:,} skipped; requests {self.requests:,}, retries {self.retries:,}"
+            + (f" ({self.throttled:,} after a 429)" if self.throttled else "")
             + (
                 f", {self.in_doubt_requests:,} in doubt (answer lost; may be duplicated)"
                 if self.in_doubt_requests
