@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from isal import igzip
 
-from bulkload.load.readers import discover_inputs, read_chunks
+from bulkload.pipeline.readers import discover_inputs, read_chunks
 
 
 def generate_record(n: int) -> bytes:
@@ -95,7 +95,7 @@ def read_only_peak_rss_mb(path: Path) -> float:
     """
     code = (
         "import re, sys\n"
-        "from bulkload.load.readers import discover_inputs, read_chunks\n"
+        "from bulkload.pipeline.readers import discover_inputs, read_chunks\n"
         "[f] = discover_inputs([sys.argv[1]])\n"
         "for chunk in read_chunks(f):\n"
         "    pass\n"

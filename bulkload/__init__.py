@@ -1,7 +1,7 @@
 """bulkload: bulk-load files into Peak through the Ingestion API.
 
 import asyncio, bulkload
-summary = asyncio.run(bulkload.load("orders", ["orders.jsonl"], config=bulkload.LoadConfig()))
+summary = asyncio.run(bulkload.pipeline("orders", ["orders.jsonl"], config=bulkload.LoadConfig()))
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from bulkload.errors import BulkloadError
 
 if TYPE_CHECKING:
     from bulkload.client.http import PeakClient
-    from bulkload.load.pipeline import load
-    from bulkload.load.summary import LoadSummary
+    from bulkload.pipeline.run import load
+    from bulkload.pipeline.summary import LoadSummary
 
 __all__ = [
     "ApiConfig",
@@ -31,11 +31,11 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Lazy: `import bulkload` stays cheap for the CLI's fast paths (--help, config errors).
     if name == "load":
-        from bulkload.load.pipeline import load
+        from bulkload.pipeline.run import load
 
         return load
     if name == "LoadSummary":
-        from bulkload.load.summary import LoadSummary
+        from bulkload.pipeline.summary import LoadSummary
 
         return LoadSummary
     if name == "PeakClient":

@@ -150,7 +150,7 @@ def check_url_is_safe(url: str, *, insecure: bool, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class LoadConfig:
-    """Everything ``bulkload.load`` needs besides the table, the inputs and the API."""
+    """Everything ``bulkload.pipeline`` needs besides the table, the inputs and the API."""
 
     input_format: str | None = None  # jsonl | csv | json | parquet; None: by extension
     max_batch_records: int = MAX_RECORDS_PER_REQUEST

@@ -25,8 +25,8 @@ from bulkload.client.http import PeakClient
 from bulkload.config import ApiConfig, LoadConfig, Secret
 from bulkload.contract.schema import TableSchema
 from bulkload.errors import Conflict
-from bulkload.load.pipeline import load
-from bulkload.load.summary import LoadSummary
+from bulkload.pipeline.run import load
+from bulkload.pipeline.summary import LoadSummary
 
 DEMO_TABLE = "demo_orders"
 DEMO_DEFINITION = {

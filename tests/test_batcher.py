@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkload.load.batcher import Batch, Batcher, body_size
+from bulkload.pipeline.batcher import Batch, Batcher, body_size
 
 
 def run_batcher(records: list[bytes], *, max_records: int, max_bytes: int) -> list[Batch[int]]:

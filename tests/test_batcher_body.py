@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkload.load.batcher import Batcher, json_array
+from bulkload.pipeline.batcher import Batcher, json_array
 
 RECORDS = st.lists(st.binary(min_size=1, max_size=40), max_size=12)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkload.load.batcher import Batch, Batcher
+from bulkload.pipeline.batcher import Batch, Batcher
 
 
 def one_by_one(batcher: Batcher[int], records: list[bytes]) -> list[Batch[int]]:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkload.errors import BulkloadError, CheckpointCorrupt, CheckpointMismatch, ConfigError
-from bulkload.load.checkpoint import (
+from bulkload.pipeline.checkpoint import (
     BatchDone,
     Checkpoint,
     Position,
@@ -297,7 +297,7 @@ def test_bad_header_is_refused(tmp_path: Path, content: bytes) -> None:
 
 
 def test_header_of_another_version_or_kind_is_refused(tmp_path: Path) -> None:
-    from bulkload.load.checkpoint import _line
+    from bulkload.pipeline.checkpoint import _line
 
     path = tmp_path / "c.jsonl"
     path.write_bytes(
@@ -318,7 +318,7 @@ def test_header_of_another_version_or_kind_is_refused(tmp_path: Path) -> None:
 def test_invalid_entry_in_the_middle_is_refused(
     tmp_path: Path, entry: dict[str, Any], problem: str
 ) -> None:
-    from bulkload.load.checkpoint import _line
+    from bulkload.pipeline.checkpoint import _line
 
     path = tmp_path / "c.jsonl"
     with Checkpoint.open(path, IDENTITY) as cp:
@@ -507,7 +507,7 @@ def test_a_large_log_reopens_whole(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from bulkload.load.checkpoint import BatchDone, Checkpoint, Position
+from bulkload.pipeline.checkpoint import BatchDone, Checkpoint, Position
 
 identity = {"table": "orders"}
 cp = Checkpoint.open(Path(sys.argv[1]), identity)

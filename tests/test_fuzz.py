@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.errors import InputError
-from bulkload.load.readers import ChunkKind, discover_inputs, read_chunks
+from bulkload.pipeline.readers import ChunkKind, discover_inputs, read_chunks
 
 SCHEMA = TableSchema.from_json(
     {

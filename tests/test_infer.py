@@ -10,7 +10,7 @@ import pytest
 
 from bulkload.contract.schema import Column, ColumnType, TableSchema
 from bulkload.errors import InputError
-from bulkload.load.infer import infer_columns
+from bulkload.pipeline.infer import infer_columns
 
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:

@@ -26,7 +26,7 @@ from bulkload.errors import (
     RecordsRejected,
     TooManyBadRecords,
 )
-from bulkload.load.pipeline import load
+from bulkload.pipeline.run import load
 
 KEY = "load-test-key"
 TABLE = TableSchema.from_json(

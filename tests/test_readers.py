@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkload.errors import InputError
-from bulkload.load import readers
-from bulkload.load.readers import (
+from bulkload.pipeline import readers
+from bulkload.pipeline.readers import (
     Chunk,
     ChunkKind,
     InputFile,

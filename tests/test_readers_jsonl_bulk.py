@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkload.load.readers import discover_inputs, read_chunks
+from bulkload.pipeline.readers import discover_inputs, read_chunks
 
 LINES = st.lists(
     st.sampled_from(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bulkload.errors import ConfigError
-from bulkload.load.rejects import MAX_RAW_RECORD_CHARS, RejectsFile
+from bulkload.pipeline.rejects import MAX_RAW_RECORD_CHARS, RejectsFile
 
 
 def read_entries(path: Path) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import pytest
 from loadkit import events_emulator, landed_ids, load_args, run_cli, virtual_time, write_events
 
 from bulkload.config import ApiConfig, LoadConfig, Secret
-from bulkload.load.pipeline import load
+from bulkload.pipeline.run import load
 
 KEY = "crash-test-key"
 RECORDS = 30_000

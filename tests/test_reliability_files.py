@@ -22,8 +22,8 @@ from loadkit import events_emulator, landed_ids, load_args, run_cli, write_event
 
 from bulkload.config import ApiConfig, LoadConfig, Secret
 from bulkload.errors import BulkloadError
-from bulkload.load.checkpoint import Checkpoint
-from bulkload.load.pipeline import load
+from bulkload.pipeline.checkpoint import Checkpoint
+from bulkload.pipeline.run import load
 
 KEY = "files-test-key"
 RECORDS = 3_000

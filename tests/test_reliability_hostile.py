@@ -20,7 +20,7 @@ from bulkload.config import ApiConfig, LoadConfig, Secret
 from bulkload.contract.schema import TableSchema
 from bulkload.emulator import EmulatorConfig, run_emulator
 from bulkload.errors import BulkloadError, InputError, UsageError
-from bulkload.load.pipeline import load
+from bulkload.pipeline.run import load
 
 KEY = "hostile-key"
 

@@ -27,8 +27,8 @@ from bulkload.errors import (
     Throttled,
     TransportError,
 )
-from bulkload.load import sender as sender_module
-from bulkload.load.sender import (
+from bulkload.pipeline import sender as sender_module
+from bulkload.pipeline.sender import (
     TOO_LARGE_REASON,
     IngestApi,
     RetryPolicy,

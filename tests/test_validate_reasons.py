@@ -14,7 +14,7 @@ from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.errors import InputError
-from bulkload.load.pipeline import load
+from bulkload.pipeline.run import load
 
 SCHEMA = TableSchema.from_json(
     {

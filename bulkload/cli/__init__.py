@@ -1,4 +1,4 @@
-"""The ``bulkload`` command: a thin layer over the library (see ``bulkload.load``)."""
+"""The ``bulkload`` command: a thin layer over the library (see ``bulkload.pipeline``)."""
 
 from __future__ import annotations
 

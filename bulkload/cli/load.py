@@ -1,4 +1,4 @@
-"""``bulkload load``: options -> LoadConfig -> ``bulkload.load.pipeline.load`` -> summary, exit code."""
+"""``bulkload load``: options -> LoadConfig -> ``bulkload.pipeline.run.load`` -> summary, exit code."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bulkload.cli import cli
 from bulkload.cli.common import api_config_from_options, api_options, fail
 from bulkload.config import LoadConfig
 from bulkload.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTS, BulkloadError
-from bulkload.load.summary import LoadSummary
+from bulkload.pipeline.summary import LoadSummary
 
 
 def exit_code_for(summary: LoadSummary) -> int:
@@ -135,7 +135,7 @@ def load_command(
     **options: object,
 ) -> None:
     """Load every valid record of PATH... (files, directories, or - for stdin) into TABLE."""
-    from bulkload.load.pipeline import load
+    from bulkload.pipeline.run import load
 
     api = api_config_from_options(base_url, api_key, insecure, request_timeout_s=request_timeout_s)
     config = LoadConfig(progress=not no_progress, **options)  # type: ignore[arg-type]

@@ -112,7 +112,7 @@ def read_definition(path: Path, name: str) -> TableSchema:
 def infer_definition(
     path: Path, name: str, sample_records: int, input_format: str | None
 ) -> TableSchema:
-    from bulkload.load.infer import infer_columns
+    from bulkload.pipeline.infer import infer_columns
 
     columns = infer_columns(path, sample_records=sample_records, input_format=input_format)
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from bulkload.load.summary import LoadStats
+from bulkload.pipeline.summary import LoadStats
 
 LOG_INTERVAL_S = 5.0
 REFRESH_INTERVAL_S = 0.25

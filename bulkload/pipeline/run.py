@@ -33,8 +33,8 @@ from bulkload.config import ApiConfig, LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.errors import BulkloadError, InputError, TooManyBadRecords
-from bulkload.load.batcher import Batch, Batcher
-from bulkload.load.checkpoint import (
+from bulkload.pipeline.batcher import Batch, Batcher
+from bulkload.pipeline.checkpoint import (
     BatchDone,
     Checkpoint,
     Position,
@@ -42,8 +42,8 @@ from bulkload.load.checkpoint import (
     default_checkpoint_path,
     default_rejects_path,
 )
-from bulkload.load.progress import ProgressReporter
-from bulkload.load.readers import (
+from bulkload.pipeline.progress import ProgressReporter
+from bulkload.pipeline.readers import (
     Chunk,
     ChunkKind,
     InputFile,
@@ -51,9 +51,9 @@ from bulkload.load.readers import (
     fingerprint,
     read_chunks,
 )
-from bulkload.load.rejects import RejectsFile
-from bulkload.load.sender import RetryPolicy, Sender, SendEvent
-from bulkload.load.summary import LoadStats, LoadSummary
+from bulkload.pipeline.rejects import RejectsFile
+from bulkload.pipeline.sender import RetryPolicy, Sender, SendEvent
+from bulkload.pipeline.summary import LoadStats, LoadSummary
 
 # (file_index, resume offset just after the record, its line number)
 RecordTag = tuple[int, int, int]

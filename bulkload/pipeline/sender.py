@@ -37,8 +37,8 @@ from bulkload.errors import (
     Throttled,
     TransportError,
 )
-from bulkload.load.backoff import RetryPolicy
-from bulkload.load.batcher import json_array
+from bulkload.pipeline.backoff import RetryPolicy
+from bulkload.pipeline.batcher import json_array
 
 __all__ = [
     "TOO_LARGE_REASON",

@@ -28,7 +28,7 @@ from bulkload.contract.schema import (
     ColumnType,
 )
 from bulkload.errors import InputError
-from bulkload.load.readers import ChunkKind, InputFile, discover_inputs, read_chunks
+from bulkload.pipeline.readers import ChunkKind, InputFile, discover_inputs, read_chunks
 
 DEFAULT_SAMPLE_RECORDS = 1000
 INT64_MIN = -(2**63)
