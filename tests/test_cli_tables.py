@@ -306,7 +306,9 @@ def sample_data(tmp_path: Path) -> Path:
 
 
 def needs_infer() -> None:
-    pytest.importorskip("bulkload.pipeline.infer", reason="bulkload/pipeline/infer.py has not landed yet")
+    pytest.importorskip(
+        "bulkload.pipeline.infer", reason="bulkload/pipeline/infer.py has not landed yet"
+    )
 
 
 def test_infer_without_a_tty_or_yes_only_proposes(emulator_url: str, sample_data: Path) -> None:
