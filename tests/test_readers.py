@@ -521,7 +521,7 @@ def test_parquet_without_pyarrow_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "t.parquet").write_bytes(b"")
-    monkeypatch.setattr(readers, "parquet_available", lambda: False)
+    monkeypatch.setattr(readers.discovery, "parquet_available", lambda: False)
     with pytest.raises(InputError, match=r"t\.parquet.*install bulkload\[parquet\]"):
         discover_inputs([str(tmp_path / "t.parquet")])
     with pytest.raises(InputError, match="standard input"):

@@ -1,0 +1,225 @@
+"""CSV: rows parsed by the csv module from lines fed one at a time, so that every row keeps
+its first line, its end position and its raw bytes (for the rejects file)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from bulkload.errors import InputError
+from bulkload.pipeline.readers.chunks import (
+    Chunk,
+    ChunkKind,
+    Pending,
+    ReaderProblem,
+    problem_prefix,
+    resume_mismatch,
+    too_long,
+)
+from bulkload.pipeline.readers.discovery import InputFile
+from bulkload.pipeline.readers.source import Source
+
+# The csv module refuses fields over 128 KiB by default; a field up to a whole request body
+# is legitimate, and the limit still stops a stray quote from swallowing the rest of a file.
+CSV_FIELD_LIMIT_CHARS = 1_000_000
+
+
+class _CsvLineFeeder:
+    """Feeds decoded lines to ``csv.reader`` and remembers where each line ended, so every
+    row gets its first line, its end position and its raw bytes."""
+
+    def __init__(self, source: Source, offset: int, line_no: int, limit: int) -> None:
+        self.source = source
+        self.offset = offset  # position after the last line handed out
+        self.line_no = line_no  # line count at ``offset``
+        self.limit = limit
+        self.row_raw: list[bytes] = []  # the current row's lines, without their b"\n"
+        self.row_has_bad_utf8 = False
+        self.problems: list[ReaderProblem] = []
+        self._lines: list[bytes] = []
+        self._index = 0
+        self._carry = b""
+        self._eof = False
+        self._last_unterminated = False  # the final line has no b"\n"
+        self._skipped_long_line = False
+
+    def __iter__(self) -> _CsvLineFeeder:
+        return self
+
+    def start_row(self) -> None:
+        self.row_raw.clear()
+        self.row_has_bad_utf8 = False
+
+    def __next__(self) -> str:
+        if self._index >= len(self._lines):
+            self._refill()
+            if self._skipped_long_line:
+                # A blank line stands in for the dropped one; offsets already count it.
+                self._skipped_long_line = False
+                return "\n"
+        line = self._lines[self._index]
+        self._index += 1
+        self.line_no += 1
+        self.row_raw.append(line)
+        if self._last_unterminated and self._index == len(self._lines):
+            self.offset += len(line)
+            newline = ""
+        else:
+            self.offset += len(line) + 1
+            newline = "\n"
+        try:
+            return line.decode("utf-8") + newline
+        except UnicodeDecodeError:
+            self.row_has_bad_utf8 = True
+            return line.decode("utf-8", "surrogateescape") + newline
+
+    def _refill(self) -> None:
+        self._lines = []
+        self._index = 0
+        while not self._lines:
+            if self._eof:
+                raise StopIteration
+            block = self.source.read()
+            if not block:
+                self._eof = True
+                if self._carry:
+                    self._lines = [self._carry]
+                    self._last_unterminated = True
+                    self._carry = b""
+                continue
+            buffer = self._carry + block if self._carry else block
+            parts = buffer.split(b"\n")
+            self._carry = parts.pop()
+            self._lines = parts
+            if len(self._carry) > self.limit and not parts:
+                self._skip_long_line()
+                return
+
+    def _skip_long_line(self) -> None:
+        """Drop an over-long line without holding it; it becomes a problem."""
+        first_line = self.line_no + 1
+        prefix = problem_prefix(self._carry, self.limit)
+        self.offset += len(self._carry)
+        self._carry = b""
+        while True:
+            block = self.source.read()
+            if not block:
+                self._eof = True
+                break
+            newline = block.find(b"\n")
+            if newline >= 0:
+                self.offset += newline + 1
+                self._carry = block[newline + 1 :]
+                self.line_no += 1
+                break
+            self.offset += len(block)
+        self.problems.append(ReaderProblem(first_line, self.offset, too_long(self.limit), prefix))
+        self._skipped_long_line = True
+
+    def raw_row(self) -> bytes:
+        return b"\n".join(self.row_raw)
+
+
+def _read_csv_header(feeder: _CsvLineFeeder, reader: Iterator[list[str]]) -> list[str] | None:
+    """The first non-blank row; None for an empty file."""
+    try:
+        while True:
+            feeder.start_row()
+            row = next(reader)
+            if feeder.row_has_bad_utf8:
+                raise InputError(
+                    f"input {feeder.source.name}: the CSV header is not valid UTF-8; "
+                    "save the file as UTF-8"
+                )
+            if row:
+                return row
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise InputError(
+            f"input {feeder.source.name}: the CSV header cannot be parsed ({exc}); fix it"
+        ) from None
+
+
+def read_csv(
+    input_file: InputFile, source: Source, start: int, chunk_records: int, limit: int
+) -> Iterator[Chunk]:
+    if csv.field_size_limit() < CSV_FIELD_LIMIT_CHARS:
+        csv.field_size_limit(CSV_FIELD_LIMIT_CHARS)
+    if start > 0 and input_file.path is not None:
+        # Read the header on its own, then seek (or discard) straight to ``start``.
+        with Source(input_file, source.buffer_bytes) as header_source:
+            header_feeder = _CsvLineFeeder(header_source, header_source.skip_bom(), 0, limit)
+            header = _read_csv_header(header_feeder, csv.reader(header_feeder, strict=True))
+            header_end = header_feeder.offset
+        if header is None or start < header_end:
+            raise resume_mismatch(source.name, start, "is not past the CSV header")
+        line_breaks = source.skip_to(start, count_lines=True)
+        feeder = _CsvLineFeeder(source, start, line_breaks, limit)
+        reader = csv.reader(feeder, strict=True)
+    else:
+        feeder = _CsvLineFeeder(source, source.skip_bom(), 0, limit)
+        reader = csv.reader(feeder, strict=True)
+        header = _read_csv_header(feeder, reader)
+        if header is None:
+            return  # an empty file: nothing to load
+        if start > 0:
+            _skip_csv_lines(feeder, start)  # standard input cannot be reopened
+    pending = Pending(ChunkKind.CSV_ROWS, chunk_records)
+    pending.header = header
+    items, lines, ends = pending.items, pending.lines, pending.ends
+    while True:
+        feeder.start_row()
+        first_line = feeder.line_no + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            pending.problems.append(
+                ReaderProblem(
+                    first_line,
+                    feeder.offset,
+                    f"malformed CSV row: {exc}",
+                    feeder.raw_row(),
+                )
+            )
+            continue
+        except InputError:
+            yield from pending.rest(source.bytes_consumed())
+            raise
+        if feeder.problems:
+            pending.problems.extend(feeder.problems)
+            feeder.problems.clear()
+            continue
+        if not row:
+            continue
+        if feeder.row_has_bad_utf8:
+            pending.problems.append(
+                ReaderProblem(
+                    first_line,
+                    feeder.offset,
+                    "row is not valid UTF-8",
+                    feeder.raw_row(),
+                )
+            )
+            continue
+        items.append(row)
+        lines.append(first_line)
+        ends.append(feeder.offset)
+        if len(items) >= chunk_records:
+            yield from pending.full_chunks(source.bytes_consumed())
+            items, lines, ends = pending.items, pending.lines, pending.ends
+    pending.problems.extend(feeder.problems)
+    yield from pending.rest(source.bytes_consumed())
+
+
+def _skip_csv_lines(feeder: _CsvLineFeeder, start: int) -> None:
+    """Discard whole lines up to ``start`` (a row boundary) without parsing them."""
+    while feeder.offset < start:
+        try:
+            next(feeder)
+        except StopIteration:
+            break
+    if feeder.offset != start:
+        raise resume_mismatch(feeder.source.name, start, "is not at a row boundary")
