@@ -16,6 +16,8 @@ _COMMAND_MODULES = {
     "demo": "bulkload.cli.demo",
     "emulator": "bulkload.cli.emulator",
     "load": "bulkload.cli.load",
+    "objects": "bulkload.cli.objects",
+    "solutions": "bulkload.cli.solutions",
     "tables": "bulkload.cli.tables",
 }
 

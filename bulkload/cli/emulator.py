@@ -15,7 +15,9 @@ import click
 
 from bulkload.cli import cli
 from bulkload.cli.common import fail, run
+from bulkload.contract.v2schema import V2_DEFAULT_RECORDS_PER_REQUEST, V2_MAX_REQUESTS_PER_S
 from bulkload.emulator import EmulatorConfig, run_emulator
+from bulkload.emulator.config import load_v2_objects, parse_solution_spec
 from bulkload.errors import BulkloadError
 
 LISTENING_PREFIX = "bulkload emulator listening on "
@@ -61,6 +63,35 @@ LISTENING_PREFIX = "bulkload emulator listening on "
 )
 @click.option("--no-store", is_flag=True, help="Only parse and count records (benchmarks).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault RNG.")
+@click.option(
+    "--solution",
+    "solution_specs",
+    multiple=True,
+    metavar="NAME:PREFIX:SUFFIX",
+    help="Peak v2: serve this solution (repeatable); its tables are PREFIX+OBJECT+SUFFIX.",
+)
+@click.option(
+    "--v2-schema",
+    "v2_schema_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Peak v2: JSON file of the objects every --solution serves (the schema answer's shape).",
+)
+@click.option(
+    "--v2-rate",
+    "v2_rate_per_s",
+    type=int,
+    default=V2_MAX_REQUESTS_PER_S,
+    show_default=True,
+    help="Peak v2: requests per sliding second before 429.",
+)
+@click.option(
+    "--v2-max-records",
+    type=int,
+    default=V2_DEFAULT_RECORDS_PER_REQUEST,
+    show_default=True,
+    help="Peak v2: rows per request before 400 (the service's setting, up to 2000).",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -77,10 +108,18 @@ def emulator_command(
     drop_after_commit_rate: float,
     no_store: bool,
     seed: int,
+    solution_specs: tuple[str, ...],
+    v2_schema_path: Path | None,
+    v2_rate_per_s: int,
+    v2_max_records: int,
 ) -> None:
     """Run a local emulator of the Peak Ingestion API (SQLite-backed, with fault knobs)."""
     try:
         config = EmulatorConfig(
+            v2_solutions=tuple(parse_solution_spec(spec) for spec in solution_specs),
+            v2_objects=load_v2_objects(v2_schema_path) if v2_schema_path is not None else (),
+            v2_rate_per_s=v2_rate_per_s,
+            v2_max_records=v2_max_records,
             host=host,
             port=port,
             db_path=db_path,

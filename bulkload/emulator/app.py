@@ -36,6 +36,8 @@ from bulkload.emulator.store import (
     row_encoder,
     row_reader,
 )
+from bulkload.emulator.v2app import V2Service
+from bulkload.emulator.v2store import V2Store
 from bulkload.errors import ConfigError
 
 MAX_ERRORS_LISTED = 100
@@ -142,6 +144,20 @@ class EmulatedService:
         self._tables: dict[str, _Table] = {}
         for schema in store.all_tables():
             self._remember(schema)
+        self.v2_store = (
+            V2Store(store.path, config.v2_objects_placed()) if config.v2_solutions else None
+        )
+        self.v2 = V2Service(
+            solutions=config.v2_solutions,
+            objects=config.v2_objects,
+            store=self.v2_store if config.store else None,
+            stats=self.stats,
+            faults=self.faults,
+            max_in_flight=config.max_in_flight,
+            max_rows=config.v2_max_records,
+            rate_per_s=config.v2_rate_per_s,
+            clock=config.clock,
+        )
 
     def _remember(self, schema: TableSchema) -> None:
         self._tables[schema.name] = _Table(
@@ -158,6 +174,7 @@ class EmulatedService:
         app.router.add_get("/api/v1/tables", self.list_tables)
         app.router.add_get("/api/v1/tables/{name}", self.get_table)
         app.router.add_post("/api/v1/tables/{name}", self.ingest)
+        self.v2.add_routes(app)
         app.router.add_get("/_emulator/stats", self.get_stats)
         app.router.add_post("/_emulator/stats/reset", self.reset_stats)
         app.router.add_get("/_emulator/faults", self.get_faults)
@@ -335,9 +352,13 @@ class EmulatedService:
     # --- emulator control (no auth) ----------------------------------------------------
 
     def rows_per_table(self) -> dict[str, int]:
+        names = [*self._tables, *self.v2.tables]
         if not self.config.store:
-            return {name: 0 for name in self._tables}
-        return {name: self.store.row_count(name) for name in self._tables}
+            return {name: 0 for name in names}
+        counts = {name: self.store.row_count(name) for name in self._tables}
+        if self.v2_store is not None:
+            counts.update({name: self.v2_store.row_count(name) for name in self.v2.tables})
+        return counts
 
     def stats_json(self) -> dict[str, Any]:
         return self.stats.to_json(self.rows_per_table())

@@ -16,6 +16,7 @@ from bulkload.emulator.app import TOKEN_PATH, EmulatedService
 from bulkload.emulator.config import EmulatorConfig
 from bulkload.emulator.faults import FaultKnobs
 from bulkload.emulator.store import Store
+from bulkload.emulator.v2store import FAILED_ROWS_SUFFIX
 from bulkload.errors import ConfigError
 
 # Requests still waiting on injected latency are released at shutdown; this only bounds
@@ -70,9 +71,19 @@ class EmulatorHandle:
         await self._service.stats.wait_for_records_ingested(at_least)
 
     def row_count(self, table: str) -> int:
+        v2_store = self._service.v2_store
+        if v2_store is not None and table in self._service.v2.tables:
+            return v2_store.row_count(table)
         return self._service.store.row_count(table)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
+        """Stored rows; for a v2 object table also ``<table>_failed_rows``."""
+        v2_store = self._service.v2_store
+        if v2_store is not None and (
+            table in self._service.v2.tables
+            or table.removesuffix(FAILED_ROWS_SUFFIX) in self._service.v2.tables
+        ):
+            return v2_store.rows(table)
         return self._service.store.rows(table)
 
 
@@ -91,6 +102,8 @@ async def run_emulator(config: EmulatorConfig | None = None) -> AsyncIterator[Em
         store = open_store(db_path)
         cleanup.callback(store.close)
         service = EmulatedService(config, store)
+        if service.v2_store is not None:
+            cleanup.callback(service.v2_store.close)
         runner = web.AppRunner(
             service.build_app(),
             access_log=None,

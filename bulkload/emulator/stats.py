@@ -37,6 +37,15 @@ class EmulatorStats:
         self.connections_reset = 0
         self.dropped_after_commit = 0
         self.records_dropped_after_commit = 0
+        # Peak v2 (objects of solutions)
+        self.v2_requests = 0  # every v2 call the rate window let through
+        self.v2_ingests = 0  # ingest requests answered 200
+        self.v2_dry_runs = 0
+        self.v2_rows_received = 0
+        self.v2_rows_accepted = 0
+        self.v2_rows_failed = 0
+        self.over_v2_rate_limit = 0
+        self.over_v2_row_limit = 0
 
     def request_started(self) -> None:
         self.in_flight += 1
@@ -84,6 +93,17 @@ class EmulatorStats:
                 "over_500_records": self.over_500_records,
                 "over_1mb": self.over_1mb,
                 "over_30_in_flight": self.over_in_flight_limit,
+                "over_v2_rate": self.over_v2_rate_limit,
+                "over_v2_rows": self.over_v2_row_limit,
+            },
+            "v2": {
+                "requests": self.v2_requests,
+                "ingests": self.v2_ingests,
+                "dry_runs": self.v2_dry_runs,
+                "rows_received": self.v2_rows_received,
+                "rows_accepted": self.v2_rows_accepted,
+                "rows_failed": self.v2_rows_failed,
+                "refused_over_rate": self.over_v2_rate_limit,
             },
             "faults": {
                 "throttled": self.faults_throttled,

@@ -239,6 +239,11 @@ class Store:
         except sqlite3.IntegrityError as exc:
             self._db.execute("ROLLBACK")
             raise TableExists(schema.name) from exc
+        except sqlite3.OperationalError as exc:
+            self._db.execute("ROLLBACK")
+            if "already exists" in str(exc):  # a v2 object table (or its failed rows) has it
+                raise TableExists(schema.name) from exc
+            raise
         except BaseException:
             self._db.execute("ROLLBACK")
             raise

@@ -1,7 +1,9 @@
 """Size-aware greedy packing of serialized records into request bodies.
 
 A request holds at most ``max_records`` records and its body, ``[r1,r2,...]``, at most
-``max_bytes`` bytes. Records are packed greedily in input order: a batch is sealed when the
+``max_bytes`` bytes. A body may wrap the array (Peak v2: ``{"solutionName": ..., "data": [...]}``):
+``body_prefix`` and ``body_suffix`` are then counted too, so the limit holds for the bytes
+actually sent. Records are packed greedily in input order: a batch is sealed when the
 next record would break a limit, or as soon as it holds ``max_records`` (so a full batch
 leaves at once instead of waiting for a record that may be slow to come). Plain
 synchronous code without I/O: the pipeline calls it from its reader thread.
@@ -29,21 +31,22 @@ class Batch(Generic[T]):
     seq: int
     records: list[bytes]  # serialized records, in input order
     tags: list[T]  # the caller's per-record metadata (positions), parallel to records
-    body: bytes  # b"[" + b",".join(records) + b"]", built once when sealed
+    body: bytes  # prefix + b"[" + b",".join(records) + b"]" + suffix, built once when sealed
 
     @property
     def size(self) -> int:
         return len(self.records)
 
 
-def body_size(record_sizes: Iterable[int]) -> int:
-    """Exact bytes of the body holding records of these sizes: brackets plus commas."""
+def body_size(record_sizes: Iterable[int], *, wrapper_bytes: int = 0) -> int:
+    """Exact bytes of the body holding records of these sizes: brackets plus commas, plus
+    ``wrapper_bytes`` (the prefix and suffix around the array)."""
     count = 0
     total = 0
     for size in record_sizes:
         count += 1
         total += size
-    return _BRACKETS_BYTES + total + max(count - 1, 0)
+    return wrapper_bytes + _BRACKETS_BYTES + total + max(count - 1, 0)
 
 
 class Batcher(Generic[T]):
@@ -55,7 +58,17 @@ class Batcher(Generic[T]):
     caller's tag for this record therefore contains it.
     """
 
-    __slots__ = ("_max_bytes", "_max_records", "_next_seq", "_records", "_tags", "_used_bytes")
+    __slots__ = (
+        "_empty_bytes",
+        "_max_bytes",
+        "_max_records",
+        "_next_seq",
+        "_prefix",
+        "_records",
+        "_suffix",
+        "_tags",
+        "_used_bytes",
+    )
 
     def __init__(
         self,
@@ -63,23 +76,29 @@ class Batcher(Generic[T]):
         max_records: int = MAX_RECORDS_PER_REQUEST,
         max_bytes: int = MAX_BODY_BYTES,
         first_seq: int = 0,
+        body_prefix: bytes = b"",
+        body_suffix: bytes = b"",
     ) -> None:
         if max_records < 1:
             raise ValueError(f"max_records must be at least 1, got {max_records}")
-        if max_bytes < _BRACKETS_BYTES + 1:
-            raise ValueError(f"max_bytes must be at least 3, got {max_bytes}")
+        wrapper = len(body_prefix) + len(body_suffix)
+        if max_bytes < wrapper + _BRACKETS_BYTES + 1:
+            raise ValueError(f"max_bytes must be at least {wrapper + 3}, got {max_bytes}")
+        self._prefix = body_prefix
+        self._suffix = body_suffix
         self._max_records = max_records
         self._max_bytes = max_bytes
         self._next_seq = first_seq
         self._records: list[bytes] = []
         self._tags: list[T] = []
-        # Body bytes so far counting "[" and, per record, the record and the byte after it
-        # ("," or the closing "]"): exactly the body size once there is a record.
-        self._used_bytes = 1
+        # Body bytes so far counting the wrapper, "[" and, per record, the record and the byte
+        # after it ("," or the closing "]"): exactly the body size once there is a record.
+        self._empty_bytes = wrapper + 1
+        self._used_bytes = self._empty_bytes
 
     def fits_alone(self, record: bytes) -> bool:
         """Whether a batch of just this record is within max_bytes (else reject it)."""
-        return len(record) + _BRACKETS_BYTES <= self._max_bytes
+        return len(record) + _BRACKETS_BYTES + self._empty_bytes - 1 <= self._max_bytes
 
     def add(self, record: bytes, tag: T) -> Batch[T] | None:
         """Add one record (precondition: ``fits_alone(record)``); see the class docstring."""
@@ -87,7 +106,7 @@ class Batcher(Generic[T]):
         records = self._records
         sealed = None
         if self._used_bytes + cost > self._max_bytes:
-            if cost + 1 > self._max_bytes:
+            if cost + self._empty_bytes > self._max_bytes:
                 raise ValueError(
                     f"a record of {len(record)} bytes cannot fit in a {self._max_bytes}-byte "
                     "body; check fits_alone() first"
@@ -147,21 +166,22 @@ class Batcher(Generic[T]):
 
     def _seal(self) -> Batch[T]:
         records, tags = self._records, self._tags
-        batch = Batch(seq=self._next_seq, records=records, tags=tags, body=json_array(records))
+        body = json_array(records, prefix=self._prefix, suffix=self._suffix)
+        batch = Batch(seq=self._next_seq, records=records, tags=tags, body=body)
         self._next_seq += 1
         self._records = []
         self._tags = []
-        self._used_bytes = 1
+        self._used_bytes = self._empty_bytes
         return batch
 
 
-def json_array(records: Sequence[bytes]) -> bytes:
-    """The request body: the records as one JSON array, ``[r1,r2,...]``.
+def json_array(records: Sequence[bytes], *, prefix: bytes = b"", suffix: bytes = b"") -> bytes:
+    """The request body: the records as one JSON array, ``[r1,r2,...]``, inside the wrapper.
 
     Built by one join with the brackets stuck to the first and last record, not as
     ``b"[" + b",".join(records) + b"]"``: a body is up to 1 MB, and each of those two extra
     copies is a fresh allocation and its page faults (~80 µs per 500-record body).
     """
     if len(records) <= 1:
-        return b"[" + b"".join(records) + b"]"
-    return b",".join([b"[" + records[0], *records[1:-1], records[-1] + b"]"])
+        return prefix + b"[" + b"".join(records) + b"]" + suffix
+    return b",".join([prefix + b"[" + records[0], *records[1:-1], records[-1] + b"]" + suffix])

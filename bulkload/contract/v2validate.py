@@ -1,0 +1,439 @@
+"""Row validation for Peak v2 objects, built on the v1 rules of ``contract/validate.py``.
+
+What v2 adds to v1's per-value rules (which are reused as they are: strings, integers,
+booleans, numeric precision/scale, JSON, date formats):
+
+- every attribute key must be present in every row: a missing nullable attribute is sent
+  as ``null``, a missing non-nullable one is refused here ("missing attribute X, not
+  nullable") rather than costing a round trip;
+- field names are matched to attributes exactly, else case-insensitively, and sent in
+  the schema's spelling (v2 names are upper case; exports are often not);
+- nullability (``nullable: false`` or ``nonNull``), ``minLength``/``maxLength`` in code
+  points, the ``float`` type, and timestamps in the v2 spelling (``HH`` 00-23, an
+  optional ``±hh:mm`` of at most 14 hours);
+- a validation the client does not know is the server's to judge: never enforced here.
+
+A row whose keys are already the schema's, all present, is sent as its own bytes; any
+other is rebuilt from its values as written (numbers keep every digit).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import orjson
+
+from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.schema import Column, ColumnType
+from bulkload.contract.v2schema import Attribute, V2Object, V2Type, date_formats_of
+from bulkload.contract.validate import (
+    RecordInvalid,
+    _check_boolean,
+    _check_integer,
+    _check_string,
+    _check_syntax,
+    _csv_converter,
+    _dump,
+    _json_kind,
+    _NumberText,
+    _ObjectPairs,
+    _parse_plain,
+    _Problem,
+    _raise_first,
+    _rule_for,
+    _show,
+    _syntax_problem,
+)
+
+_BOM = b"\xef\xbb\xbf"
+_JSON_WHITESPACE = b" \t\r\n"
+_decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_decode_text = msgspec.json.Decoder(str).decode
+_decode_any = msgspec.json.Decoder(float_hook=Decimal).decode
+_NUMBER_START = frozenset(b"-0123456789")
+_CSV_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# TZH:TZM admits +14:59; v2 caps an offset at 14 hours exactly.
+_OFFSET_OVER_14H = re.compile(r"[+-]14:(?!00)[0-9]{2}\Z")
+
+ValueCheck = Callable[[Any], Any]
+
+
+def _check_float(value: Any) -> Any:
+    """``float``: any finite JSON number (contract v2 section 2); never a string."""
+    if isinstance(value, _NumberText):
+        try:
+            finite = math.isfinite(float(value.text))
+        except OverflowError:
+            finite = False
+        if finite:
+            return value
+        raise _Problem(f"{_show(value)} is not a finite number")
+    if isinstance(value, bool):
+        raise _Problem(f"expected a number, got {_show(value)}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        if math.isfinite(value) and math.isfinite(float(value)):
+            return value if isinstance(value, float) else float(value)
+        raise _Problem(f"{value} is not a finite number")
+    raise _Problem(f"expected a number, got {_show(value)}")
+
+
+def _length_check(attribute: Attribute) -> Callable[[str], None] | None:
+    low, high = attribute.min_length, attribute.max_length
+    if low is None and high is None:
+        return None
+
+    def check(text: str) -> None:
+        length = len(text)  # code points: Python strings are sequences of them
+        if low is not None and length < low:
+            raise _Problem(f"{length} characters, minLength is {low}")
+        if high is not None and length > high:
+            raise _Problem(f"{length} characters, maxLength is {high}")
+
+    return check
+
+
+def _temporal_check(attribute: Attribute) -> ValueCheck:
+    formats: tuple[DateFormat, ...] = tuple(compile_format(f) for f in date_formats_of(attribute))
+    what = "date" if attribute.type is V2Type.DATE else "timestamp"
+    shown = " or ".join(f.text.replace("HH24", "HH").replace("TZH:TZM", "±hh:mm") for f in formats)
+    with_offset = tuple("TZH:TZM" in f.tokens for f in formats)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _Problem(f"expected a {what} as a string in format {shown}, got {_show(value)}")
+        for fmt, offset in zip(formats, with_offset, strict=True):
+            if fmt.matches(value):
+                if offset and _OFFSET_OVER_14H.search(value):
+                    raise _Problem(f"{_show(value)} has an offset of more than 14 hours")
+                return value
+        if any(re.fullmatch(fmt.regex, value) for fmt in formats):
+            raise _Problem(f"{_show(value)} is not a real calendar {what}")
+        raise _Problem(f"expected a {what} in format {shown}, got {_show(value)}")
+
+    return check
+
+
+def _value_check(attribute: Attribute) -> ValueCheck:
+    """The rule for one non-null value: the value to serialize, or _Problem."""
+    kind = attribute.type
+    if kind is V2Type.STRING:
+        lengths = _length_check(attribute)
+        if lengths is None:
+            return _check_string
+
+        def check_string(value: Any) -> Any:
+            text = _check_string(value)
+            lengths(text)
+            return text
+
+        return check_string
+    if kind is V2Type.INTEGER:
+        return _check_integer
+    if kind is V2Type.BOOLEAN:
+        return _check_boolean
+    if kind is V2Type.FLOAT:
+        return _check_float
+    if kind is V2Type.NUMERIC:
+        column = Column(attribute.name, ColumnType.NUMERIC, attribute.precision, attribute.scale)
+        return _rule_for(column).check
+    if kind is V2Type.JSON:
+        return _rule_for(Column(attribute.name, ColumnType.JSON)).check
+    return _temporal_check(attribute)
+
+
+def _csv_convert(attribute: Attribute, check: ValueCheck) -> Callable[[str], Any]:
+    """One CSV field (non-empty text) -> the value to send, by v1's CSV readings."""
+    kind = attribute.type
+    if kind is V2Type.FLOAT:
+
+        def convert_float(text: str) -> Any:
+            if _CSV_NUMBER.fullmatch(text) is None:
+                raise _Problem(f"expected a number, got {_show(text)}")
+            return _check_float(float(text))
+
+        return convert_float
+    if kind in (V2Type.STRING, V2Type.DATE, V2Type.TIMESTAMP):
+        return check  # text is the value; lengths and formats apply to it as is
+    v1_type = {
+        V2Type.INTEGER: ColumnType.INTEGER,
+        V2Type.BOOLEAN: ColumnType.BOOLEAN,
+        V2Type.NUMERIC: ColumnType.NUMERIC,
+        V2Type.JSON: ColumnType.JSON,
+    }[kind]
+    column = Column(attribute.name, v1_type, attribute.precision, attribute.scale)
+    return _csv_converter(_rule_for(column))
+
+
+def _raw_value(raw: bytes) -> Any:
+    """A raw JSON value as the v1 rules read it: numbers as their text, objects as pairs."""
+    first = raw[:1]
+    if first == b'"':
+        return _decode_text(raw)
+    if first and first[0] in _NUMBER_START:
+        return _NumberText(raw.decode(), is_integer=not any(c in raw for c in b".eE"))
+    if raw == b"true":
+        return True
+    if raw == b"false":
+        return False
+    return _parse_plain(raw.decode())
+
+
+@dataclass(frozen=True, slots=True)
+class _AttributeRule:
+    attribute: Attribute
+    check: ValueCheck
+    csv_convert: Callable[[str], Any]
+    key_bytes: bytes  # the attribute's name as a JSON string, for rebuilt rows
+
+    @property
+    def name(self) -> str:
+        return self.attribute.name
+
+
+def _not_an_object(raw: bytes) -> RecordInvalid:
+    """Why msgspec could not read ``raw`` as a JSON object, in v1's words."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        return RecordInvalid(
+            f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+        )
+    try:
+        _check_syntax(raw)
+        parsed = _parse_plain(text)
+    except RecursionError:
+        return RecordInvalid("not valid JSON: nested too deeply")
+    except msgspec.DecodeError as exc:
+        return RecordInvalid(_syntax_problem(exc, raw))
+    except ValueError as exc:
+        return RecordInvalid(f"not valid JSON: {exc}")
+    if not isinstance(parsed, _ObjectPairs):
+        return RecordInvalid(f"not a JSON object (got {_json_kind(parsed)})")
+    return RecordInvalid("not a JSON object with string keys")
+
+
+def _duplicate_keys(raw: bytes) -> list[str]:
+    try:
+        pairs = _parse_plain(raw.decode())
+    except (ValueError, RecursionError):
+        return []
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for key, _ in pairs if isinstance(pairs, _ObjectPairs) else ():
+        if key in seen and key not in duplicates:
+            duplicates.append(key)
+        seen.add(key)
+    return duplicates
+
+
+class V2RecordValidator:
+    """Checks and normalizes rows for one v2 object; compile once, call per row.
+
+    Offers what the load pipeline asks of v1's RecordValidator: ``check_raw``,
+    ``check_raw_many``, ``check_object``, ``csv_header_problems`` and ``csv_encoder``.
+    """
+
+    def __init__(self, obj: V2Object, *, ignore_unknown_columns: bool = False) -> None:
+        self.object = obj
+        self.ignore_unknown_columns = ignore_unknown_columns
+        self._rules = [
+            _AttributeRule(
+                attribute=a,
+                check=(check := _value_check(a)),
+                csv_convert=_csv_convert(a, check),
+                key_bytes=orjson.dumps(a.name),
+            )
+            for a in obj.columns
+        ]
+        self._exact = {rule.name: rule for rule in self._rules}
+        self._folded = {rule.name.casefold(): rule for rule in self._rules}
+
+    def _rule_for_key(self, key: str) -> _AttributeRule | None:
+        rule = self._exact.get(key)
+        return rule if rule is not None else self._folded.get(key.casefold())
+
+    def _unknown_problem(self, unknown: list[str]) -> RecordInvalid:
+        noun = "field" if len(unknown) == 1 else "fields"
+        names = ", ".join(repr(k) for k in unknown)
+        return RecordInvalid(
+            f"unknown {noun} {names}: not an attribute of object {self.object.object_name!r} "
+            "(fix the input or ignore unknown columns)",
+            unknown[0],
+        )
+
+    def _match(
+        self, keys: Sequence[str], problems: list[RecordInvalid]
+    ) -> tuple[list[tuple[_AttributeRule, int]], bool]:
+        """(rule, position of its key) for each matched key, and whether any was renamed or
+        dropped; problems for unknown keys and for two keys naming one attribute."""
+        matched: list[tuple[_AttributeRule, int]] = []
+        taken: dict[str, str] = {}
+        unknown: list[str] = []
+        changed = False
+        for position, key in enumerate(keys):
+            rule = self._rule_for_key(key)
+            if rule is None:
+                unknown.append(key)
+                changed = True
+                continue
+            if rule.name != key:
+                changed = True
+            previous = taken.get(rule.name)
+            if previous is not None:
+                problems.append(
+                    RecordInvalid(
+                        f"fields {previous!r} and {key!r} both name attribute {rule.name!r}",
+                        rule.name,
+                    )
+                )
+                continue
+            taken[rule.name] = key
+            matched.append((rule, position))
+        if unknown and not self.ignore_unknown_columns:
+            problems.insert(0, self._unknown_problem(unknown))
+        for rule in self._rules:
+            if rule.name not in taken:
+                changed = True
+                if not rule.attribute.accepts_null:
+                    problems.append(
+                        RecordInvalid(f"missing attribute {rule.name!r}, not nullable", rule.name)
+                    )
+        return matched, changed
+
+    @staticmethod
+    def _null_problem(rule: _AttributeRule) -> RecordInvalid:
+        return RecordInvalid(
+            f"column {rule.name!r}: null, but the attribute is not nullable", rule.name
+        )
+
+    # -- raw JSON text ------------------------------------------------------------------------
+
+    def check_raw(self, raw: bytes) -> bytes:
+        """The bytes to send for one row's JSON text; RecordInvalid names the first problem."""
+        if raw[:3] == _BOM:
+            raw = raw[3:]
+        raw = raw.strip(_JSON_WHITESPACE)
+        try:
+            members = _decode_members(raw)
+        except (msgspec.DecodeError, RecursionError):
+            raise _not_an_object(raw) from None
+        values = [bytes(v) for v in members.values()]
+        keys = list(members)
+        # One colon per key plus those inside keys and values; more means a key came twice
+        # (msgspec keeps the last silently). Escaped colons make the count inexact: look closer.
+        expected = len(keys) + sum(k.count(":") for k in keys) + sum(v.count(b":") for v in values)
+        if raw.count(b":") != expected or b"\\u003" in raw:
+            duplicates = _duplicate_keys(raw)
+            if duplicates:
+                names = ", ".join(repr(k) for k in duplicates)
+                raise RecordInvalid(f"duplicate key {names} in one record", duplicates[0])
+        problems: list[RecordInvalid] = []
+        matched, changed = self._match(keys, problems)
+        for rule, position in matched:
+            value = values[position]
+            if value == b"null":
+                if not rule.attribute.accepts_null:
+                    problems.append(self._null_problem(rule))
+                continue
+            try:
+                parsed = _raw_value(value)
+                if rule.attribute.type is V2Type.JSON:
+                    value.decode()  # msgspec does not check UTF-8 inside raw values
+                rule.check(parsed)
+            except _Problem as exc:
+                problems.append(RecordInvalid(f"column {rule.name!r}: {exc}", rule.name))
+            except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+                problems.append(RecordInvalid(f"column {rule.name!r}: not valid: {exc}", rule.name))
+        _raise_first(problems)
+        if not changed:
+            return raw
+        by_name = {rule.name: values[position] for rule, position in matched}
+        return (
+            b"{"
+            + b",".join(
+                rule.key_bytes + b":" + by_name.get(rule.name, b"null") for rule in self._rules
+            )
+            + b"}"
+        )
+
+    def check_raw_many(self, raws: list[bytes]) -> Sequence[bytes | RecordInvalid]:
+        out: list[bytes | RecordInvalid] = []
+        for raw in raws:
+            try:
+                out.append(self.check_raw(raw))
+            except RecordInvalid as exc:
+                out.append(exc)
+        return out
+
+    # -- already-parsed Python values ---------------------------------------------------------
+
+    def check_object(self, obj: Any) -> bytes:
+        """orjson bytes of one parsed row (JSON array item, Parquet row, CSV row dict)."""
+        if not isinstance(obj, Mapping):
+            raise RecordInvalid(f"not a JSON object (got {_json_kind(obj)})")
+        keys = [str(k) for k in obj]
+        values = list(obj.values())
+        problems: list[RecordInvalid] = []
+        matched, _ = self._match(keys, problems)
+        present = {rule.name: values[position] for rule, position in matched}
+        out: dict[str, Any] = {}
+        for rule in self._rules:
+            value = present.get(rule.name)
+            if value is None:
+                if rule.name in present and not rule.attribute.accepts_null:
+                    problems.append(self._null_problem(rule))
+                out[rule.name] = None
+                continue
+            try:
+                out[rule.name] = rule.check(value)
+            except _Problem as exc:
+                problems.append(RecordInvalid(f"column {rule.name!r}: {exc}", rule.name))
+        _raise_first(problems)
+        return _dump(out)
+
+    # -- CSV ----------------------------------------------------------------------------------
+
+    def csv_header_problems(self, header: list[str]) -> list[str]:
+        """Problems of the header as a whole (every row would fail the same way)."""
+        problems: list[RecordInvalid] = []
+        self._match(header, problems)
+        return [p.reason for p in problems]
+
+    def csv_encoder(self, header: list[str]) -> Callable[[list[str]], bytes]:
+        """A function turning one CSV row (text fields) into the JSON bytes to send."""
+        width = len(header)
+        header_problems: list[RecordInvalid] = []
+        matched, _ = self._match(header, header_problems)
+        by_name = {rule.name: position for rule, position in matched}
+        plan = [(rule, by_name.get(rule.name)) for rule in self._rules]
+
+        def encode(row: list[str]) -> bytes:
+            if len(row) != width:
+                raise RecordInvalid(f"row has {len(row)} fields, header has {width}")
+            if header_problems:
+                _raise_first(list(header_problems))
+            out: dict[str, Any] = {}
+            problems: list[RecordInvalid] = []
+            for rule, position in plan:
+                text = row[position] if position is not None else ""
+                if not text:
+                    if not rule.attribute.accepts_null:
+                        problems.append(self._null_problem(rule))
+                    out[rule.name] = None
+                    continue
+                try:
+                    out[rule.name] = rule.csv_convert(text)
+                except _Problem as exc:
+                    problems.append(RecordInvalid(f"column {rule.name!r}: {exc}", rule.name))
+            _raise_first(problems)
+            return _dump(out)
+
+        return encode
