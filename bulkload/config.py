@@ -63,7 +63,9 @@ class ApiConfig:
     def __post_init__(self) -> None:
         check_url_is_safe(self.base_url, insecure=self.insecure, what="base URL")
         if self.oauth is not None:
-            check_url_is_safe(self.oauth.token_url, insecure=self.insecure, what="token URL")
+            check_url_is_safe(
+                self.oauth.token_url, insecure=self.insecure, what="token URL (PEAK_TOKEN_URL)"
+            )
 
     @property
     def has_credentials(self) -> bool:
@@ -134,16 +136,49 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def url_without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` removed: the form of a URL fit for a message.
+
+    Done on the text, not through ``urlsplit``, so a URL too broken to parse (a password
+    holding ``/``, a bad port) still never shows what came before its ``@``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "?#") if i >= 0), default=len(rest))
+    _userinfo, at, after = rest[:end].rpartition("@")
+    return f"{scheme}://{after}{rest[end:]}" if at else url
+
+
+def _has_userinfo(url: str) -> bool:
+    return url_without_userinfo(url) != url
+
+
 def check_url_is_safe(url: str, *, insecure: bool, what: str) -> None:
-    """Refuse plain http:// to anything but loopback: credentials would travel in clear."""
-    parts = urlsplit(url)
+    """Refuse what would send credentials where they must not go: plain http:// to anything
+    but loopback (they would travel in clear), and ``user:password@`` in the URL (bulkload
+    sends its own credential; one in a URL ends up in logs and shell history)."""
+    shown = url_without_userinfo(url)
+    if _has_userinfo(url):
+        raise ConfigError(
+            f"{what} {shown!r} was given with user info (user:password@): remove it from the "
+            "URL; bulkload sends the credential of PEAK_API_KEY/--api-key or "
+            "PEAK_CLIENT_ID/PEAK_CLIENT_SECRET, never one from a URL"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: a bad one raises ValueError
+    except ValueError:
+        raise ConfigError(
+            f"{what} {shown!r} is not a valid URL; give e.g. https://ingestion.peak.ai"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"{what} {url!r} is not an http(s) URL; give e.g. https://ingestion.peak.ai"
+            f"{what} {shown!r} is not an http(s) URL; give e.g. https://ingestion.peak.ai"
         )
     if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
         raise ConfigError(
-            f"{what} {url!r} is plain http to a non-loopback host: credentials would travel "
+            f"{what} {shown!r} is plain http to a non-loopback host: credentials would travel "
             "in clear text; use https, or pass --insecure if you really mean it"
         )
 

@@ -19,6 +19,7 @@ decision scattered over ``except`` clauses.
         ├── NotFound                   404: unknown table
         ├── Conflict                   409: table exists
         ├── RequestTooLarge            413: body over the byte limit (split it)
+        ├── Redirected                 3xx: never followed; ``location`` names where to
         ├── RecordsRejected            400: the request was refused; ``record_errors``
         ├── Throttled     retriable    429; ``retry_after_s`` parsed from either form
         ├── ServerFault   retriable    5xx
@@ -109,6 +110,18 @@ class Conflict(ApiError):
 
 class RequestTooLarge(ApiError):
     pass
+
+
+class Redirected(ApiError):
+    """A 3xx answer. Never followed: the request and its credential would go elsewhere.
+
+    ``location`` is where the server pointed, as ``scheme://host[:port]`` (no path, no
+    user info), or None when it gave no usable ``Location``.
+    """
+
+    def __init__(self, message: str, *, status: int | None, location: str | None) -> None:
+        super().__init__(message, status=status)
+        self.location = location
 
 
 @dataclass(frozen=True, slots=True)

@@ -627,7 +627,9 @@ async def test_a_second_401_after_a_fresh_token_is_an_auth_error(mocked: aioresp
         with pytest.raises(AuthError) as caught:
             await client.ingest("orders", BODY)
     message = str(caught.value)
-    assert "(401)" in message and "PEAK_CLIENT_ID" in message and "PEAK_CLIENT_SECRET" in message
+    # The token endpoint took the client credentials: the message must not blame them.
+    assert "(401)" in message and "freshly issued" in message and "PEAK_TOKEN_URL" in message
+    assert "PEAK_CLIENT_SECRET" not in message
     assert len(calls(mocked, "POST", ORDERS_URL)) == 2
     assert len(endpoint.forms) == 2
     for secret in (CLIENT_SECRET, "tok-1", "tok-2"):

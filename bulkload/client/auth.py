@@ -3,11 +3,18 @@
 Both send ``Authorization: <token>`` raw (no ``Bearer``), as Peak's SDK does. An OAuth
 token is cached and refreshed ahead of expiry; concurrent callers that find it stale share
 one refresh, so a burst of 30 requests on an expired token costs one token request.
+
+A token whose ``expires_in`` is 0 or less is expired on arrival: it serves the one request
+that asked for it, and the next request asks for a new one (reading it as "a day", as a
+missing ``expires_in`` is, would send a dead token again and again). The token request
+follows no redirect: the client secret goes to the configured token URL or nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -15,8 +22,11 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from bulkload.client.redirects import is_redirect, redirected
 from bulkload.config import ClientCredentials, Secret
 from bulkload.errors import ApiError, AuthError, ServerFault, Throttled, TransportError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_LIFETIME_S = 86400.0
 # Refresh this early (capped at a tenth of the lifetime) so a request never leaves with a
@@ -28,6 +38,11 @@ OAUTH_CREDENTIAL_HELP = (
     "check PEAK_CLIENT_ID and PEAK_CLIENT_SECRET (and PEAK_AUDIENCE if your tenant needs one)"
 )
 API_KEY_CREDENTIAL_HELP = "check PEAK_API_KEY (or PEAK_AUTH_TOKEN, or --api-key)"
+# The token endpoint took the client credentials, so they are right: the token is for
+# another API or audience, or it died at once.
+FRESH_TOKEN_HELP = (
+    "check that PEAK_TOKEN_URL (and PEAK_AUDIENCE) belong to the API at PEAK_BASE_URL"
+)
 
 
 class Authenticator(Protocol):
@@ -95,6 +110,8 @@ class OAuthClientCredentials:
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._last_lifetime_s: float | None = None
+        self._warned_expired_on_arrival = False
         self.token_requests = 0  # how many times the token endpoint was asked; for tests/stats
 
     def __repr__(self) -> str:
@@ -105,9 +122,17 @@ class OAuthClientCredentials:
         return True
 
     def rejected_message(self, status: int) -> str:
+        # Called once a token asked for after the refusal of another was refused too.
+        lifetime = self._last_lifetime_s
+        died = (
+            f"; the token endpoint said it expires in {lifetime:g} s"
+            if lifetime is not None and lifetime <= 0
+            else ""
+        )
         return (
-            f"the OAuth access token was not accepted ({status}), even after a refresh: "
-            f"{OAUTH_CREDENTIAL_HELP}"
+            f"the API refused a freshly issued OAuth access token ({status}){died}: the token "
+            f"endpoint accepted the client credentials, but its tokens do not work here: "
+            f"{FRESH_TOKEN_HELP}"
         )
 
     def _current(self) -> str | None:
@@ -125,10 +150,26 @@ class OAuthClientCredentials:
             if current is not None:
                 return current
             token, lifetime_s = await self._request_token()
-            margin_s = min(REFRESH_MARGIN_S, REFRESH_MARGIN_FRACTION * lifetime_s)
             self._token = token
-            self._refresh_at = self._clock() + lifetime_s - margin_s
+            self._last_lifetime_s = lifetime_s
+            if lifetime_s <= 0:
+                # Expired on arrival: this caller uses it once, everyone else asks anew.
+                self._refresh_at = -math.inf
+                self._warn_expired_on_arrival(lifetime_s)
+            else:
+                margin_s = min(REFRESH_MARGIN_S, REFRESH_MARGIN_FRACTION * lifetime_s)
+                self._refresh_at = self._clock() + lifetime_s - margin_s
             return token
+
+    def _warn_expired_on_arrival(self, lifetime_s: float) -> None:
+        if self._warned_expired_on_arrival:
+            return
+        self._warned_expired_on_arrival = True
+        log.warning(
+            "the OAuth token endpoint issued a token that expires in %g s: each request "
+            "will ask for a new token",
+            lifetime_s,
+        )
 
     def invalidate(self, token: str) -> None:
         # Only the token that was refused: a concurrent caller may have replaced it already.
@@ -153,9 +194,13 @@ class OAuthClientCredentials:
         self.token_requests += 1
         try:
             async with self._session.post(
-                credentials.token_url, data=form, headers={"Accept": "application/json"}
+                credentials.token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                allow_redirects=False,
             ) as response:
                 status = response.status
+                location = response.headers.get("Location")
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # A token request stores nothing, so asking again is never in doubt.
@@ -164,6 +209,14 @@ class OAuthClientCredentials:
                 "check PEAK_TOKEN_URL and the network",
                 in_doubt=False,
             ) from None
+        if is_redirect(status):
+            raise redirected(
+                status,
+                credentials.token_url,
+                location,
+                subject=f"the OAuth token endpoint {credentials.token_url}",
+                check="PEAK_TOKEN_URL: it must be the token endpoint's own address",
+            )
         if status in (400, 401, 403):
             raise AuthError(
                 f"the OAuth token endpoint refused the client credentials ({status}): "
@@ -174,7 +227,8 @@ class OAuthClientCredentials:
             raise Throttled(f"the OAuth token endpoint throttled the request ({status})")
         if status >= 500:
             raise ServerFault(
-                f"the OAuth token endpoint failed ({status}); try again later", status=status
+                f"the OAuth token endpoint failed ({status}); this is usually transient",
+                status=status,
             )
         if not 200 <= status < 300:
             raise ApiError(
@@ -195,12 +249,16 @@ def _parse_token_body(body: bytes, token_url: str, status: int) -> tuple[str, fl
             "check PEAK_TOKEN_URL",
             status=status,
         )
-    lifetime: Any = parsed.get("expires_in")
-    if isinstance(lifetime, str):
-        try:
-            lifetime = float(lifetime)
-        except ValueError:
-            lifetime = None
-    if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or not lifetime > 0:
-        lifetime = DEFAULT_TOKEN_LIFETIME_S
-    return token, float(lifetime)
+    return token, _lifetime_s(parsed.get("expires_in"))
+
+
+def _lifetime_s(value: Any) -> float:
+    """Seconds from ``expires_in``: a number or numeric text; missing or unreadable means the
+    contract's day; 0 or less is kept (expired on arrival), not mistaken for missing."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return DEFAULT_TOKEN_LIFETIME_S
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return DEFAULT_TOKEN_LIFETIME_S
+    return seconds if math.isfinite(seconds) else DEFAULT_TOKEN_LIFETIME_S

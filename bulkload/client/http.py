@@ -4,27 +4,31 @@ Everything aiohttp can raise, and every status the API can answer, is translated
 once, into the tree of ``bulkload.errors``; callers above never see aiohttp. Where the
 contract (section 3) says the real service may differ from the emulator, this module
 reads answers leniently: error bodies of any shape, ``Retry-After`` in either form,
-success bodies without a count, and either spelling of the list token.
+success bodies without a count, and either spelling of the list token. No redirect is
+followed (``client/redirects.py``). Given a ``retry_policy``, the reads a load makes before
+sending (the table, list pages, and the OAuth token they need) are retried under it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from bulkload.client.auth import ApiKeyAuth, Authenticator, OAuthClientCredentials
+from bulkload.client.redirects import is_redirect, redirected
 from bulkload.config import ApiConfig
 from bulkload.contract.schema import MAX_BODY_BYTES, TableSchema
 from bulkload.errors import (
@@ -41,8 +45,10 @@ from bulkload.errors import (
     Throttled,
     TransportError,
 )
+from bulkload.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TABLES_PATH = "/api/v1/tables"
 MAX_LIST_PAGE_SIZE = 100
@@ -75,6 +81,7 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
+    url: str  # what was asked for: a relative Location resolves against it
     status: int
     headers: Mapping[str, str]
     body: bytes
@@ -89,11 +96,26 @@ class _Call:
 
 
 class PeakClient:
-    """One HTTP session to the Ingestion API; use as ``async with PeakClient(config) as c``."""
+    """One HTTP session to the Ingestion API; use as ``async with PeakClient(config) as c``.
 
-    def __init__(self, config: ApiConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    ``retry_policy`` (None: no retries) is applied to ``get_table`` and each page of
+    ``list_tables``, token request included, waiting with ``sleep``; ``create_table`` and
+    ``ingest`` are never retried here (a resent POST may be stored twice: the caller knows
+    whether that is safe).
+    """
+
+    def __init__(
+        self,
+        config: ApiConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self._config = config
         self._clock = clock
+        self._retry_policy = retry_policy
+        self._sleep = sleep
         self._tables_url = config.base_url.rstrip("/") + TABLES_PATH
         self._session: aiohttp.ClientSession | None = None
         self._auth: Authenticator | None = None
@@ -160,8 +182,13 @@ class PeakClient:
 
     async def get_table(self, name: str) -> TableSchema:
         call = _Call(f"getting table {name!r}", name)
-        answer = await self._request("GET", self._table_url(name), call)
-        self._raise_for_status(answer, call)
+
+        async def fetch() -> _Answer:
+            answer = await self._request("GET", self._table_url(name), call)
+            self._raise_for_status(answer, call)
+            return answer
+
+        answer = await self._retried(fetch)
         parsed = _json_or_none(answer.body)
         try:
             return TableSchema.from_json(_tolerant_table(parsed))
@@ -186,8 +213,13 @@ class PeakClient:
             params = {"limit": str(page_size)}
             if token is not None:
                 params["NextToken"] = token
-            answer = await self._request("GET", self._tables_url, call, params=params)
-            self._raise_for_status(answer, call)
+
+            async def fetch(params: Mapping[str, str] = params) -> _Answer:
+                answer = await self._request("GET", self._tables_url, call, params=params)
+                self._raise_for_status(answer, call)
+                return answer
+
+            answer = await self._retried(fetch)
             parsed = _json_or_none(answer.body)
             tables, token = _page(parsed)
             if tables is None:
@@ -237,6 +269,13 @@ class PeakClient:
         )
 
     # -- the wire ----------------------------------------------------------------------
+
+    async def _retried(self, operation: Callable[[], Awaitable[T]]) -> T:
+        if self._retry_policy is None:
+            return await operation()
+        return await call_with_retries(
+            operation, self._retry_policy, sleep=self._sleep, clock=self._clock
+        )
 
     def _table_url(self, name: str) -> str:
         return f"{self._tables_url}/{quote(name, safe='')}"
@@ -317,6 +356,7 @@ class PeakClient:
                     raise
                 payload = b""
             return _Answer(
+                url=url,
                 status=status,
                 headers=response.headers,
                 body=_decoded(payload, response.headers.get("Content-Encoding")),
@@ -347,6 +387,14 @@ class PeakClient:
         status = answer.status
         if 200 <= status < 300:
             return
+        if is_redirect(status):
+            raise redirected(
+                status,
+                answer.url,
+                answer.headers.get("Location"),
+                subject=f"{call.action}: the API at {self._config.base_url}",
+                check="PEAK_BASE_URL (or --base-url): it must be the API's own address",
+            )
         parsed = _json_or_none(answer.body)
         if status == 404 and call.table is not None:
             raise NotFound(

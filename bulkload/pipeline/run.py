@@ -668,7 +668,10 @@ async def load(
         if client is None:
             api = api or ApiConfig.from_env()
             api.require_credentials()
-            client = await stack.enter_async_context(PeakClient(api))
+            # The ingest retry policy also covers the token request and the table fetch.
+            client = await stack.enter_async_context(
+                PeakClient(api, retry_policy=RetryPolicy.from_config(config), sleep=sleep)
+            )
         schema = await client.get_table(table)
         checkpoint: Checkpoint | None = None
         if resumable and not config.dry_run:
