@@ -18,7 +18,13 @@ import orjson
 import pytest
 
 from bulkload.client.http import PeakClient
-from bulkload.config import ApiConfig, Secret, check_url_is_safe
+from bulkload.config import (
+    ApiConfig,
+    ClientCredentials,
+    Secret,
+    check_url_is_safe,
+    url_without_userinfo,
+)
 from bulkload.contract.schema import TableSchema
 from bulkload.emulator import EmulatorConfig, run_emulator
 from bulkload.errors import ConfigError
@@ -134,6 +140,42 @@ def test_plain_http_to_a_remote_host_is_refused_unless_insecure() -> None:
         check_url_is_safe(loopback, insecure=False, what="base URL")
     with pytest.raises(ConfigError):
         check_url_is_safe("ftp://example.com", insecure=True, what="base URL")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:PW@127.0.0.1:8/x?q=1", "http://127.0.0.1:8/x?q=1"),
+        ("https://u@host", "https://host"),
+        ("http://:PW@host", "http://host"),
+        ("http://u:P/W@host/t", "http://host/t"),  # a '/' in the password: urlsplit misreads it
+        ("http://u:P@W@host", "http://host"),  # the last '@' ends the user info
+        ("https://host/path?user=a@b", "https://host/path?user=a@b"),  # '@' in a query is data
+        ("https://host", "https://host"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_urls_in_messages_never_show_user_info(url: str, shown: str) -> None:
+    assert url_without_userinfo(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url", ["http://u:PW@127.0.0.1:1", "http://u:P/W@127.0.0.1", "http://:PW@"]
+)
+def test_a_url_with_user_info_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(ConfigError, match="user info") as refused:
+        check_url_is_safe(url, insecure=True, what="base URL")
+    assert "PW" not in str(refused.value) and "P/W" not in str(refused.value)
+    credentials = ClientCredentials("id", Secret(CLIENT_SECRET), url)
+    with pytest.raises(ConfigError, match="token URL") as refused:
+        ApiConfig(base_url="http://127.0.0.1:1", oauth=credentials)
+    assert "PW" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:port", "http://[::1", "http://127.0.0.1:99999"])
+def test_an_unparseable_url_is_a_config_error_not_a_value_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid URL"):
+        check_url_is_safe(url, insecure=False, what="base URL")
 
 
 async def test_the_cli_refuses_plain_http_before_connecting(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 
 from bulkload.client.redirects import is_redirect, redirected
+from bulkload.client.retry_after import parse_retry_after
 from bulkload.config import ClientCredentials, Secret
 from bulkload.errors import ApiError, AuthError, ServerFault, Throttled, TransportError
 
@@ -201,6 +202,7 @@ class OAuthClientCredentials:
             ) as response:
                 status = response.status
                 location = response.headers.get("Location")
+                retry_after = response.headers.get("Retry-After")
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # A token request stores nothing, so asking again is never in doubt.
@@ -224,7 +226,10 @@ class OAuthClientCredentials:
                 status=status,
             )
         if status == 429:
-            raise Throttled(f"the OAuth token endpoint throttled the request ({status})")
+            raise Throttled(
+                f"the OAuth token endpoint throttled the request ({status})",
+                retry_after_s=parse_retry_after(retry_after),
+            )
         if status >= 500:
             raise ServerFault(
                 f"the OAuth token endpoint failed ({status}); this is usually transient",

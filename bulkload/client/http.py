@@ -12,14 +12,11 @@ sending (the table, list pages, and the OAuth token they need) are retried under
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import math
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -29,6 +26,7 @@ import orjson
 
 from bulkload.client.auth import ApiKeyAuth, Authenticator, OAuthClientCredentials
 from bulkload.client.redirects import is_redirect, redirected
+from bulkload.client.retry_after import parse_retry_after
 from bulkload.config import ApiConfig
 from bulkload.contract.schema import MAX_BODY_BYTES, TableSchema
 from bulkload.errors import (
@@ -475,27 +473,6 @@ class PeakClient:
 
 
 # -- reading answers leniently ---------------------------------------------------------
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date; else None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = datetime.now(UTC) if now is None else now
-    return max(0.0, (when - now).total_seconds())
 
 
 def _decoded(body: bytes, content_encoding: str | None) -> bytes:
