@@ -125,14 +125,18 @@ class OAuthClientCredentials:
     def rejected_message(self, status: int) -> str:
         # Called once a token asked for after the refusal of another was refused too.
         lifetime = self._last_lifetime_s
-        died = (
-            f"; the token endpoint said it expires in {lifetime:g} s"
-            if lifetime is not None and lifetime <= 0
-            else ""
-        )
+        if lifetime is not None and lifetime <= 0:
+            why = (
+                f", which the token endpoint said expires in {lifetime:g} s: its tokens die "
+                "on arrival or are not for this API"
+            )
+        else:
+            why = (
+                ": the token endpoint accepted the client credentials, but its tokens do not "
+                "work here"
+            )
         return (
-            f"the API refused a freshly issued OAuth access token ({status}){died}: the token "
-            f"endpoint accepted the client credentials, but its tokens do not work here: "
+            f"the API refused a freshly issued OAuth access token ({status}){why}; "
             f"{FRESH_TOKEN_HELP}"
         )
 
