@@ -202,7 +202,7 @@ class LoadConfig:
     rejects_path: Path | None = None
     restart: bool = False
     dry_run: bool = False
-    progress: bool = True
+    progress: bool = False  # a bar or log lines on stderr; the CLI's default is on
     summary_json_path: Path | None = None
     drain_timeout_s: float = 30.0
     read_buffer_bytes: int = 1 << 20

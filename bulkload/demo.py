@@ -161,7 +161,7 @@ async def run_demo(
                     checkpoint_path=workdir / "demo.checkpoint.jsonl",
                     rejects_path=workdir / "demo.rejects.jsonl",
                 ),
-                handle_sigint=True,
+                handle_signals=True,
             )
         rows = count_rows(emulator.db_path, DEMO_TABLE)
     return summary, rows

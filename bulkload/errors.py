@@ -14,6 +14,8 @@ decision scattered over ``except`` clauses.
     │   └── CheckpointMismatch         inputs/options changed since the checkpoint
     ├── CheckpointCorrupt              checkpoint file damaged: never silently trusted
     ├── TooManyBadRecords              --max-bad-records exceeded
+    ├── InternalError                  an unexpected exception (a bug); details in a file
+    ├── BooksDoNotBalance              the count check before "finished" failed
     └── ApiError                       the API answered, or could not be reached
         ├── AuthError                  401/403: the credential is not accepted
         ├── NotFound                   404: unknown table
@@ -37,7 +39,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REJECTS = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143, SIGHUP 129
+
+
+def exit_code_for_signal(signum: int) -> int:
+    """What a process stopped by signal ``signum`` exits with (the shell's convention)."""
+    return 128 + signum
 
 
 class BulkloadError(Exception):
@@ -183,3 +190,21 @@ class RetriesExhausted(ApiError):
         super().__init__(message, status=status)
         self.attempts = attempts
         self.elapsed_s = elapsed_s
+
+
+class BooksDoNotBalance(BulkloadError):
+    """The count check before marking a load finished failed: some batch cut was neither
+    acknowledged nor done by an earlier run. The checkpoint stays unfinished."""
+
+
+class InternalError(BulkloadError):
+    """An unexpected exception (a bug, a RecursionError, a MemoryError) ended the run.
+
+    The original is the ``__cause__``; its traceback, scrubbed of secrets, is in
+    ``details_path`` when that could be written. The checkpoint is never marked finished
+    by such a run, so rerunning the same command sends what was not acknowledged.
+    """
+
+    def __init__(self, message: str, *, details_path: str | None = None) -> None:
+        super().__init__(message)
+        self.details_path = details_path

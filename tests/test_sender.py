@@ -442,17 +442,20 @@ async def test_400_with_indices_rejects_exactly_those_and_sends_the_rest() -> No
 
     outcome = await make_sender(api, clock).send(records(10))
 
-    # Rejected once the request of just the named two is refused naming both (positions 0, 1).
+    # A hint decides where to cut, never what is rejected: each named record is rejected
+    # once a request of just that record is refused.
     assert sorted(outcome.rejected) == [
         (2, "server: id: bad record at 0"),
-        (7, "server: id: bad record at 1"),
+        (7, "server: id: bad record at 0"),
     ]
     assert outcome.ingested == 8
-    # the batch, the unnamed rest, the named records on their own
+    # the batch, the named records together, each alone, then the unnamed rest
     assert [call.ids for call in api.calls] == [
         list(range(10)),
-        [0, 1, 3, 4, 5, 6, 8, 9],
         [2, 7],
+        [2],
+        [7],
+        [0, 1, 3, 4, 5, 6, 8, 9],
     ]
 
 
@@ -596,15 +599,18 @@ async def test_in_doubt_is_not_counted_when_the_request_is_not_resent() -> None:
     assert len(api.calls) == 1
 
 
-@pytest.mark.parametrize("counted", [None, 2])
-async def test_a_200_is_trusted_whatever_count_it_reports(counted: int | None) -> None:
+@pytest.mark.parametrize(("counted", "ingested", "unconfirmed"), [(None, 5, 0), (7, 5, 0), (2, 2, 3)])
+async def test_a_200_counting_fewer_records_than_sent_leaves_the_rest_unconfirmed(
+    counted: int | None, ingested: int, unconfirmed: int
+) -> None:
     clock = VirtualClock()
     api = ScriptedApi(clock, lambda: Answer(counted))
     events: list[SendEvent] = []
 
     outcome = await make_sender(api, clock, on_event=events.append).send(records(5))
 
-    assert outcome.ingested == 5
+    assert (outcome.ingested, outcome.unconfirmed) == (ingested, unconfirmed)
+    assert len(api.calls) == 1  # acknowledged: never resent (that would duplicate the rest)
     expected_kinds = [] if counted is None else ["count_mismatch"]
     assert [event.kind for event in events] == expected_kinds
 

@@ -160,6 +160,11 @@ class Batcher(Generic[T]):
         return self._seal()
 
     @property
+    def next_seq(self) -> int:
+        """The sequence number the open batch will have when sealed."""
+        return self._next_seq
+
+    @property
     def pending_records(self) -> int:
         """Records in the open batch, not yet handed out."""
         return len(self._records)

@@ -1,23 +1,34 @@
 """Sending one sealed batch: retries with backoff, the shared 429 pause, split and bisect.
 
-Every pipeline worker calls ``Sender.send`` with the records of one batch. The Sender owns
-what all workers share: the slots bounding requests in flight (sub-requests of splits
-included), the optional request rate, and the instant until which the tenant is throttled.
+Every sender task of the pipeline calls ``Sender.send`` with the records of one batch. The
+Sender owns what they all share: the slots bounding requests in flight (sub-requests of
+splits included), the optional request rate, and the instant until which the tenant is
+throttled.
 
-How a refused batch is taken apart (each step strictly shrinks the set sent, so the
-requests for a batch form a binary tree with at most 2n - 1 nodes):
+How a refused batch is taken apart: iteratively, from a stack of parts, so neither the
+batch size nor the hints decide how deep anything goes. Every refusal of a part of two or
+more records splits it into disjoint, smaller parts, so the requests for a batch form a
+tree with at most 2n - 1 nodes (retries aside), whatever the server says:
 
 - 413: send each half; a single record that still gets 413 is rejected.
-- 400 whose hint names some in-range records: send the unnamed rest, then the named
-  "suspects" on their own. The hint only decides where to cut; a record is rejected when
-  a 400 names every record of its request, or refuses it alone. A wrong hint (say,
-  1-based indices) then costs requests, never good records.
-- 400 with no usable hint: send each half.
+- 400 whose hints name some, not all, of the records of a part: send the named "suspects"
+  on their own first, then the rest. A record is rejected only when a request of just that
+  record is refused: hints decide where to cut, never what is rejected. If the suspects
+  are then accepted, the hints were wrong (1-based, always 0...) and the batch is
+  bisected from then on; hint-guided cutting also stops once it has re-sent n·(log2 n + 1)
+  records, so a server that names one failing record per answer costs O(n log n) records
+  sent, not O(n²).
+- 400 naming every record of a suspects part: each record alone (the hints were right so
+  far; a record refused alone is rejected with the reason the server gave for it).
+- 400 with no usable hint, or naming every record of a part that is not a suspects part
+  (a server that names every index): send each half.
+
+A 200 is settled in one place, ``_settle_success``: the records sent are acknowledged, and
+when the answer counts fewer records than were sent, the difference is unconfirmed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import time
@@ -25,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import anyio
 from aiolimiter import AsyncLimiter
 
 from bulkload.errors import (
@@ -91,7 +103,9 @@ class SendEvent:
 
 @dataclass(slots=True)
 class SendOutcome:
-    ingested: int = 0  # records acknowledged by 200s
+    ingested: int = 0  # records acknowledged by 200s (unconfirmed ones not included)
+    # records acknowledged by a 200 whose count said fewer were ingested: maybe not stored
+    unconfirmed: int = 0
     # (index within the records given to send(), reason)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     requests: int = 0  # HTTP requests for this batch, retries included
@@ -106,10 +120,20 @@ def request_cap(record_count: int) -> int:
 
 
 @dataclass(slots=True)
-class _Batch:
-    records: Sequence[bytes]
-    outcome: SendOutcome
-    parts_left: int
+class _Part:
+    """Some records of a batch to send in one request (indices into the batch)."""
+
+    indices: list[int]
+    body: bytes | None = None
+    suspects: bool = False  # the records a 400's hints named
+
+
+@dataclass(slots=True)
+class _Isolation:
+    """Per batch: how much hint-guided cutting is still allowed."""
+
+    hints_trusted: bool
+    hint_records_left: int  # records that hint-guided cuts may still re-send
 
 
 class Sender:
@@ -123,7 +147,7 @@ class Sender:
         policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
         request_timeout_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
         on_event: Callable[[SendEvent], None] | None = None,
     ) -> None:
@@ -137,7 +161,7 @@ class Sender:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._on_event = on_event
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = anyio.Semaphore(concurrency)
         self._limiter = _rate_limiter(rate_limit_per_s)
         self._paused_until = -math.inf
         self._in_flight = 0
@@ -160,90 +184,111 @@ class Sender:
         at once.
         """
         outcome = SendOutcome()
-        if not records:
+        count = len(records)
+        if not count:
             return outcome
-        batch = _Batch(records=records, outcome=outcome, parts_left=request_cap(len(records)))
-        await self._send_part(batch, list(range(len(records))), body)
+        isolation = _Isolation(
+            hints_trusted=True, hint_records_left=count * (math.ceil(math.log2(count)) + 1)
+        )
+        cap = request_cap(count)
+        parts_sent = 0
+        stack = [_Part(list(range(count)), body)]
+        while stack:
+            part = stack.pop()
+            if parts_sent >= cap:
+                raise ApiError(
+                    f"a batch of {count} records for table {self._table!r} needed more than "
+                    f"{cap} requests to isolate the records the server refused; the "
+                    "checkpoint is saved: check the server, then rerun"
+                )
+            parts_sent += 1
+            part_body = part.body or json_array([records[i] for i in part.indices])
+            try:
+                answer = await self._send_with_retries(part_body, len(part.indices), outcome)
+            except RequestTooLarge:
+                stack.extend(reversed(self._after_too_large(part, outcome)))
+            except RecordsRejected as refusal:
+                stack.extend(reversed(self._after_refusal(part, refusal, outcome, isolation)))
+            else:
+                self._settle_success(outcome, part.indices, answer)
+                if part.suspects:
+                    isolation.hints_trusted = False  # what they named was fine after all
         return outcome
 
     # ---- taking a refused batch apart -------------------------------------------------
+    # Each returns the parts to send next, in order; a part of one record is never cut.
 
-    async def _send_part(self, batch: _Batch, indices: list[int], body: bytes | None) -> None:
-        if batch.parts_left <= 0:
-            raise ApiError(
-                f"a batch of {len(batch.records)} records for table {self._table!r} needed more "
-                f"than {request_cap(len(batch.records))} requests to isolate the records the "
-                "server refused; the checkpoint is saved: check the server, then rerun"
-            )
-        batch.parts_left -= 1
-        if body is None:
-            body = json_array([batch.records[i] for i in indices])
-        try:
-            answer = await self._send_with_retries(body, len(indices), batch.outcome)
-        except RequestTooLarge:
-            await self._split_too_large(batch, indices)
-        except RecordsRejected as refusal:
-            await self._isolate_refused(batch, indices, refusal)
-        else:
-            self._acknowledge(batch.outcome, len(indices), answer)
-
-    async def _split_too_large(self, batch: _Batch, indices: list[int]) -> None:
+    def _after_too_large(self, part: _Part, outcome: SendOutcome) -> list[_Part]:
+        indices = part.indices
         if len(indices) == 1:
-            batch.outcome.rejected.append((indices[0], TOO_LARGE_REASON))
-            return
-        if self._on_event is not None:
-            self._emit(
-                "split",
-                f"413 for {len(indices)} records: sending each half",
-                len(indices),
-                status=413,
-            )
-        for half in _halves(indices):
-            await self._send_part(batch, half, None)
+            outcome.rejected.append((indices[0], TOO_LARGE_REASON))
+            return []
+        self._emit(
+            "split", f"413 for {len(indices)} records: sending each half", len(indices), status=413
+        )
+        return [_Part(half) for half in _halves(indices)]
 
-    async def _isolate_refused(
-        self, batch: _Batch, indices: list[int], refusal: RecordsRejected
-    ) -> None:
+    def _after_refusal(
+        self, part: _Part, refusal: RecordsRejected, outcome: SendOutcome, isolation: _Isolation
+    ) -> list[_Part]:
+        indices = part.indices
         reasons = _hinted_reasons(refusal.record_errors, len(indices))
         if len(indices) == 1:
-            batch.outcome.rejected.append(
-                (indices[0], reasons.get(0) or f"server: {refusal.message}")
-            )
-            return
-        if len(reasons) == len(indices):
-            batch.outcome.rejected.extend((indices[p], reasons[p]) for p in range(len(indices)))
-            return
-        if reasons:
-            suspects = [indices[p] for p in sorted(reasons)]
-            rest = [index for p, index in enumerate(indices) if p not in reasons]
-            if self._on_event is not None:
-                self._emit(
-                    "bisect",
-                    f"400 named {len(suspects)} of {len(indices)} records: sending the other "
-                    f"{len(rest)}, then the named ones alone",
-                    len(indices),
-                    status=refusal.status,
-                )
-            await self._send_part(batch, rest, None)
-            await self._send_part(batch, suspects, None)
-            return
-        if self._on_event is not None:
+            outcome.rejected.append((indices[0], reasons.get(0) or f"server: {refusal.message}"))
+            return []
+        if part.suspects and len(reasons) == len(indices):
             self._emit(
                 "bisect",
-                f"400 without usable record indices for {len(indices)} records: sending each half",
+                f"400 named each of {len(indices)} suspect records again: sending each alone",
                 len(indices),
                 status=refusal.status,
             )
-        for half in _halves(indices):
-            await self._send_part(batch, half, None)
+            return [_Part([index]) for index in indices]
+        hints_usable = isolation.hints_trusted and isolation.hint_records_left > 0
+        if hints_usable and 0 < len(reasons) < len(indices):
+            isolation.hint_records_left -= len(indices)
+            suspects = [indices[p] for p in sorted(reasons)]
+            rest = [index for p, index in enumerate(indices) if p not in reasons]
+            self._emit(
+                "bisect",
+                f"400 named {len(suspects)} of {len(indices)} records: sending those alone, "
+                f"then the other {len(rest)}",
+                len(indices),
+                status=refusal.status,
+            )
+            return [_Part(suspects, suspects=True), _Part(rest)]
+        self._emit(
+            "bisect",
+            f"400 without usable record indices for {len(indices)} records: sending each half",
+            len(indices),
+            status=refusal.status,
+        )
+        return [_Part(half) for half in _halves(indices)]
 
-    def _acknowledge(self, outcome: SendOutcome, sent: int, answer: IngestAnswer) -> None:
-        # A 200 means the whole request was stored; the count in its body is only a
-        # courtesy that the real service may omit or rename (contract section 3).
-        outcome.ingested += sent
+    def _settle_success(
+        self, outcome: SendOutcome, indices: list[int], answer: IngestAnswer
+    ) -> None:
+        """A 200 for the records at ``indices``: the one place a success is accounted."""
+        # A 200 means the request was stored; the count in its body is a courtesy the real
+        # service may omit or rename (contract section 3). A count below what was sent is
+        # another matter: some records may not be stored, and resending would duplicate the
+        # others, so they are reported as unconfirmed, never silently trusted or resent.
+        sent = len(indices)
         outcome.latencies_s.append(answer.latency_s)
         counted = answer.records_ingested
-        if counted is not None and counted != sent and self._on_event is not None:
+        if counted is not None and 0 <= counted < sent:
+            outcome.ingested += counted
+            outcome.unconfirmed += sent - counted
+            self._emit(
+                "count_mismatch",
+                f"200 for {sent} records said {counted} were ingested: "
+                f"{sent - counted} unconfirmed",
+                sent,
+                status=200,
+            )
+            return
+        outcome.ingested += sent
+        if counted is not None and counted != sent:
             self._emit(
                 "count_mismatch",
                 f"200 for {sent} records said {counted} were ingested; trusting the 200",

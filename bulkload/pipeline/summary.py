@@ -1,7 +1,9 @@
 """Counters of a running load, and the summary it ends with.
 
-The summary checks its own books: every record of the input is ingested, rejected or
-skipped (done by an earlier run), and whatever is not is pending for the next run.
+The summary checks its own books: every record read is ingested, unconfirmed, rejected or
+skipped (done by an earlier run), and whatever is not is pending for the next run. What
+was never read is not guessed at in records: the summary says how much of the input, in
+bytes, is still to be read.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from typing import Any
 
 @dataclass(slots=True)
 class LoadStats:
-    """Mutable counters shared by the stages; plain ints (updated under the GIL)."""
+    """The live counters of a run, all written in the event loop, each by one stage only
+    (the progress display only reads them):
+
+    - the producer's hand-over: records_read, bytes_read, batches_planned, batches_skipped,
+      records_skipped (copied from what the reading thread counted);
+    - the committer: records_ingested, records_unconfirmed, records_rejected and its
+      reasons, batches_sent, requests, in_doubt_requests, latencies_s;
+    - the Sender's event callback: retries, throttled.
+    """
 
     records_read: int = 0
     records_ingested: int = 0
+    records_unconfirmed: int = 0
     records_rejected: int = 0
     records_skipped: int = 0
     batches_sent: int = 0
@@ -26,6 +37,7 @@ class LoadStats:
     requests: int = 0
     retries: int = 0
     in_doubt_requests: int = 0
+    unconfirmed_requests: int = 0
     throttled: int = 0
     bytes_read: int = 0
     bytes_total: int | None = None
@@ -50,6 +62,19 @@ def _percentile(sorted_values: list[float], fraction: float) -> float | None:
         return None
     index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """Requests still in flight when the run ended without their answer: the drain time ran
+    out, or the run failed. They may have been stored; the rerun sends them again."""
+
+    batches: tuple[int, ...] = ()  # their batch numbers
+    records: int = 0
+
+    @property
+    def requests(self) -> int:
+        return len(self.batches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +104,68 @@ class LoadSummary:
     stopped_reason: str | None
     checkpoint_path: str | None
     rejects_path: str | None
+    # a 200 counted fewer records than were sent: maybe not stored (never resent)
+    records_unconfirmed: int = 0
+    unconfirmed_requests: int = 0
+    requests_abandoned: int = 0  # in flight when the run ended: maybe stored, sent again
+    records_abandoned: int = 0
+    abandoned_batches: tuple[int, ...] = ()
+    bytes_total: int | None = None  # of the inputs (None: not known, e.g. standard input)
+    input_fully_read: bool = False
+    error: str | None = None  # why the run failed, if it did
 
     @property
     def balanced(self) -> bool:
         return self.records_read == (
             self.records_ingested
+            + self.records_unconfirmed
             + self.records_rejected
             + self.records_skipped
             + self.records_pending
         )
 
+    @property
+    def bytes_unread(self) -> int | None:
+        """Input bytes this run never got to (None when the size of the inputs is unknown)."""
+        if self.input_fully_read:
+            return 0
+        if self.bytes_total is None:
+            return None
+        return max(0, self.bytes_total - self.bytes_read)
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["abandoned_batches"] = list(self.abandoned_batches)
+        out["bytes_unread"] = self.bytes_unread
         out["balanced"] = self.balanced
         return out
+
+    @classmethod
+    def before_start(
+        cls,
+        *,
+        table: str,
+        error: str | None,
+        elapsed_s: float,
+        dry_run: bool,
+        bytes_total: int | None,
+        checkpoint_path: str | None,
+        rejects_path: str | None,
+    ) -> LoadSummary:
+        """The summary of a run that ended before reading anything (e.g. a 401 on the
+        table fetch): nothing done, the whole input left to do."""
+        stats = LoadStats(bytes_total=bytes_total)
+        return cls.from_stats(
+            stats,
+            table=table,
+            elapsed_s=elapsed_s,
+            dry_run=dry_run,
+            finished=False,
+            stopped_reason=None,
+            checkpoint_path=checkpoint_path,
+            rejects_path=rejects_path,
+            error=error,
+        )
 
     @classmethod
     def from_stats(
@@ -106,10 +179,20 @@ class LoadSummary:
         stopped_reason: str | None,
         checkpoint_path: str | None,
         rejects_path: str | None,
+        abandoned: Abandoned = Abandoned(),
+        input_fully_read: bool = False,
+        error: str | None = None,
     ) -> LoadSummary:
         latencies = sorted(stats.latencies_s)
-        accounted = stats.records_ingested + stats.records_rejected + stats.records_skipped
-        processed_this_run = stats.records_ingested + stats.records_rejected
+        accounted = (
+            stats.records_ingested
+            + stats.records_unconfirmed
+            + stats.records_rejected
+            + stats.records_skipped
+        )
+        processed_this_run = (
+            stats.records_ingested + stats.records_unconfirmed + stats.records_rejected
+        )
         return cls(
             table=table,
             records_read=stats.records_read,
@@ -136,7 +219,35 @@ class LoadSummary:
             stopped_reason=stopped_reason,
             checkpoint_path=checkpoint_path,
             rejects_path=rejects_path,
+            records_unconfirmed=stats.records_unconfirmed,
+            unconfirmed_requests=stats.unconfirmed_requests,
+            requests_abandoned=abandoned.requests,
+            records_abandoned=abandoned.records,
+            abandoned_batches=abandoned.batches,
+            bytes_total=stats.bytes_total,
+            input_fully_read=input_fully_read,
+            error=error,
         )
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user must know about the outcome, beyond the counts."""
+        out = []
+        if self.records_unconfirmed:
+            out.append(
+                f"{self.records_unconfirmed:,} records unconfirmed: {self.unconfirmed_requests:,} "
+                "answers said 200 but counted fewer records than were sent, so some of them may "
+                "not be stored; they are not sent again (that could store the others twice): "
+                f"check table {self.table} for them"
+            )
+        if self.requests_abandoned:
+            out.append(
+                f"{self.requests_abandoned:,} requests ({self.records_abandoned:,} records, "
+                f"batches {_batch_list(self.abandoned_batches)}) were still in flight when the "
+                "run ended, with no answer: they may have been stored, and the rerun sends "
+                "them again (possible duplicates)"
+            )
+        return out
 
     def render(self) -> str:
         """The human summary printed at the end of a run."""
@@ -147,10 +258,13 @@ class LoadSummary:
             f"{self.records_ingested:,} {verb}, {self.records_rejected:,} rejected, "
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )
-        if self.records_pending:
+        if self.records_unconfirmed:
             lines.append(
-                f"  {self.records_pending:,} records not yet loaded: rerun the same command to continue"
+                f"  {self.records_unconfirmed:,} unconfirmed (a 200 counted fewer than were sent)"
             )
+        left = self._left_to_do()
+        if left:
+            lines.append(f"  not yet loaded: {left}: rerun the same command to continue")
         for reason, count in self.rejected_by_reason.items():
             lines.append(f"  rejected {count:,}: {reason}")
         batches = "planned" if self.dry_run else "sent"
@@ -174,8 +288,11 @@ class LoadSummary:
                 + " ms"
             )
         lines.append(f"  elapsed {self.elapsed_s:.1f} s, {self.records_per_s:,.0f} records/s")
-        check = "read = ingested + rejected + skipped" + (
-            " + pending" if self.records_pending else ""
+        check = (
+            "read = ingested"
+            + (" + unconfirmed" if self.records_unconfirmed else "")
+            + " + rejected + skipped"
+            + (" + pending" if self.records_pending else "")
         )
         lines.append(f"  check: {check}: {'ok' if self.balanced else 'MISMATCH'}")
         if self.rejects_path and self.records_rejected:
@@ -183,3 +300,24 @@ class LoadSummary:
         if self.stopped_reason:
             lines.append(f"  stopped: {self.stopped_reason}")
         return "\n".join(lines)
+
+    def _left_to_do(self) -> str:
+        parts = []
+        if self.records_pending:
+            parts.append(f"{self.records_pending:,} records read and not loaded")
+        unread = self.bytes_unread
+        if unread is None and not self.finished:
+            parts.append("the rest of the input (its size is not known)")
+        elif unread:
+            total = self.bytes_total or 0
+            parts.append(f"{_megabytes(unread)} of the input's {_megabytes(total)} not read yet")
+        return ", and ".join(parts)
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB" if count >= 100_000 else f"{count:,} bytes"
+
+
+def _batch_list(batches: tuple[int, ...], shown: int = 10) -> str:
+    text = ", ".join(str(seq) for seq in batches[:shown])
+    return text + (f", ... ({len(batches)} in all)" if len(batches) > shown else "")

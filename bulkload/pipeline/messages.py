@@ -1,0 +1,79 @@
+"""What the stages of a load hand each other over their streams.
+
+    producer ──Work──▶ senders ──Settled──▶ committer
+        └──────────────LooseRejects─────────────┘
+
+A record the producer refuses travels with the batch whose span it belongs to (the
+records between the previous batch's end and this batch's end), so the committer, the one
+writer of the rejects file, lists it in the same commit that records the batch: a resumed
+run that seeks past a batch never has to find its rejects again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from bulkload.pipeline.batcher import Batch
+from bulkload.pipeline.sender import SendOutcome
+
+# (file_index, resume offset just after the record, its line number)
+RecordTag = tuple[int, int, int]
+
+NO_VALUE: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadReject:
+    """A record refused before sending: the rejects file line it becomes."""
+
+    source: str
+    line: int
+    reason: str
+    record: bytes | None = None  # the original bytes (JSON Lines, JSON array)
+    value: Any = NO_VALUE  # or an already parsed record (CSV row, Parquet row)
+
+
+@dataclass(slots=True)
+class Work:
+    """One sealed batch, and the records refused in its span."""
+
+    batch: Batch[RecordTag]
+    read_rejects: list[ReadReject]
+
+
+@dataclass(slots=True)
+class Settled:
+    """A batch done with by a sender: ``outcome`` is None when it was not sent (a stop came
+    first, or a dry run). ``committed`` is set once the committer has made it durable."""
+
+    work: Work
+    outcome: SendOutcome | None
+    committed: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass(slots=True)
+class LooseRejects:
+    """Rejects that belong to no batch: after the last batch of the input, or the ones
+    read just before --max-bad-records stopped the reading."""
+
+    rejects: list[ReadReject]
+    committed: anyio.Event = field(default_factory=anyio.Event)
+
+
+CommitItem = Settled | LooseRejects
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingEnd:
+    """What the producer cut, told once it has read every input to its end."""
+
+    first_seq: int  # the first batch this run cut (the resume plan's next_seq)
+    next_seq: int  # one past the last batch cut
+    trailing_rejected: int  # rejects after the last batch (in no batch's span)
+
+    @property
+    def batches_cut(self) -> int:
+        return self.next_seq - self.first_seq

@@ -1,0 +1,301 @@
+"""The producer: read, validate and cut batches. Plain synchronous code, run in a worker
+thread so the CPU-bound work never blocks the event loop that keeps the requests moving.
+
+It shares no state with the event loop. Everything it finds goes out through one call,
+``hand_over(Handover)``, once per chunk read: the batches sealed from the chunk (each with
+the rejects of its span), and the reading counters so far. ``hand_over`` blocks while the
+senders are behind (backpressure), and raises when the run stops reading (cancellation):
+the producer then simply ends, and a batch it had not handed over is cut again, whole, by
+the next run.
+
+Resume rests on one invariant: batches are a pure function of (inputs, options). Batch
+``seq`` always holds the same records, so the checkpoint names batches by number, a rerun
+seeks to the end of the contiguous done prefix, re-cuts the same batches from there and
+skips the ones recorded beyond it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice, repeat
+from typing import Any
+
+from bulkload.config import LoadConfig
+from bulkload.contract.schema import TableSchema
+from bulkload.contract.validate import RecordInvalid, RecordValidator
+from bulkload.errors import InputError, TooManyBadRecords
+from bulkload.pipeline.batcher import Batch, Batcher
+from bulkload.pipeline.checkpoint import ResumePlan
+from bulkload.pipeline.failpoints import FailPoints
+from bulkload.pipeline.messages import ReadingEnd, ReadReject, RecordTag, Work
+from bulkload.pipeline.readers import Chunk, ChunkKind, InputFile, read_chunks
+
+log = logging.getLogger("bulkload")
+
+
+@dataclass(slots=True)
+class Handover:
+    """What one chunk of reading produced, handed to the event loop in one call."""
+
+    works: list[Work] = field(default_factory=list)
+    # Counters as of the end of this chunk, cumulative over the run (the prefix a resumed
+    # run skipped by seeking included): the event loop copies them, never adds to them.
+    records_read: int = 0
+    bytes_read: int = 0
+    batches_planned: int = 0
+    batches_skipped: int = 0
+    records_skipped: int = 0
+    # rejects of no batch: after the last one, or read just before the reject limit stopped us
+    loose_rejects: list[ReadReject] = field(default_factory=list)
+    end: ReadingEnd | None = None  # set on the last handover, once every input is read
+
+
+def too_many_bad_records(limit: int, rejects_path: str) -> TooManyBadRecords:
+    return TooManyBadRecords(
+        f"more than {limit:,} records rejected (--max-bad-records): see {rejects_path}; "
+        "fix the input or raise the limit, then rerun the same command"
+    )
+
+
+def _outcomes(
+    encode: Callable[[Any], bytes], items: Iterable[Any]
+) -> Iterator[bytes | RecordInvalid]:
+    """Each item's bytes to send, or why it is refused (what check_raw_many gives in bulk)."""
+    for item in items:
+        try:
+            yield encode(item)
+        except RecordInvalid as exc:
+            yield exc
+
+
+class Producer:
+    """Reads ``inputs`` from where ``plan`` resumes and hands over batches; see the module."""
+
+    def __init__(
+        self,
+        table: str,
+        inputs: Sequence[InputFile],
+        schema: TableSchema,
+        config: LoadConfig,
+        *,
+        plan: ResumePlan | None,
+        hand_over: Callable[[Handover], None],
+        check_stop: Callable[[], None] = lambda: None,
+        rejects_path: str = "",
+        failpoints: FailPoints | None = None,
+    ) -> None:
+        self.table = table
+        self.inputs = inputs
+        self.schema = schema
+        self.config = config
+        self.validator = RecordValidator(
+            schema, ignore_unknown_columns=config.ignore_unknown_columns
+        )
+        self._plan = plan
+        self._hand_over = hand_over
+        self._check_stop = check_stop
+        self._rejects_path = rejects_path
+        self._failpoints = failpoints or FailPoints()
+        self._done_beyond = plan.done_beyond if plan is not None else frozenset()
+        first_seq = plan.next_seq if plan is not None else 0
+        self._first_seq = first_seq
+        self._batcher: Batcher[RecordTag] = Batcher(
+            max_records=config.max_batch_records,
+            max_bytes=config.max_batch_bytes,
+            first_seq=first_seq,
+        )
+        # Rejects since the end of the last sealed batch; the last _tail_count of them came
+        # after the last record accepted (they go with the batch that record ends up in, or
+        # the next one when that record's batch is sealed without it).
+        self._span: list[ReadReject] = []
+        self._tail_count = 0
+        self._rejected_read = 0  # refused while reading this run (for --max-bad-records)
+        self._chunk_consumed = 0  # records of the current chunk taken so far, when it matters
+        self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
+        self._out = Handover()
+        if plan is not None:
+            self._out.records_read = self._out.records_skipped = plan.skipped_records
+
+    # ---- the run ------------------------------------------------------------------------
+
+    def produce(self) -> None:
+        """Read every input to its end, handing over as it goes; raises InputError for an
+        input that cannot be read, TooManyBadRecords past the limit."""
+        plan = self._plan
+        start = plan.start if plan is not None else None
+        first_file = start.file_index if start is not None else 0
+        bytes_before = sum(f.size_bytes or 0 for f in self.inputs[:first_file])
+        self._out.bytes_read = bytes_before
+        for file_index in range(first_file, len(self.inputs)):
+            input_file = self.inputs[file_index]
+            resumes_here = start is not None and file_index == start.file_index
+            offset, line = (start.offset, start.line) if start and resumes_here else (0, 0)
+            records_before = self._out.records_read
+            for chunk in read_chunks(
+                input_file,
+                start=offset,
+                start_line=line,
+                buffer_bytes=self.config.read_buffer_bytes,
+            ):
+                self._check_stop()
+                self._take_chunk(file_index, input_file, chunk)
+                self._out.bytes_read = bytes_before + chunk.bytes_consumed
+                self._send_out()
+            self._file_read(input_file, self._out.records_read - records_before, offset == 0)
+            bytes_before += input_file.size_bytes or 0
+            self._out.bytes_read = bytes_before
+        last = self._batcher.flush()
+        if last is not None:
+            self._seal(last)
+        trailing = self._span
+        self._span, self._tail_count = [], 0
+        self._out.loose_rejects.extend(trailing)
+        self._out.end = ReadingEnd(
+            first_seq=self._first_seq,
+            next_seq=self._batcher.next_seq,
+            trailing_rejected=len(trailing),
+        )
+        self._send_out()
+
+    def _file_read(self, input_file: InputFile, records: int, from_start: bool) -> None:
+        """The one place where the reading of a file ends (every record of it handed over,
+        its batches not necessarily sealed yet): checks that concern a whole file go here."""
+        if records == 0 and from_start:
+            # not an error (an empty export is legal), but rarely what was meant
+            log.warning("input %s holds no records", input_file.display_name)
+
+    def _send_out(self) -> None:
+        out = self._out
+        self._out = Handover(
+            records_read=out.records_read,
+            bytes_read=out.bytes_read,
+            batches_planned=out.batches_planned,
+            batches_skipped=out.batches_skipped,
+            records_skipped=out.records_skipped,
+        )
+        self._hand_over(out)
+
+    # ---- one chunk ------------------------------------------------------------------------
+
+    def _take_chunk(self, file_index: int, input_file: InputFile, chunk: Chunk) -> None:
+        config = self.config
+        max_alone = config.max_batch_bytes - 2
+        header = chunk.header or ()
+        encode = self._encoder_for(chunk, input_file)
+        source = input_file.display_name
+        for taken, problem in enumerate(chunk.problems, start=1):
+            self._chunk_consumed = taken
+            self._reject(ReadReject(source, problem.line, problem.reason, record=problem.raw))
+        items = chunk.items
+        outcomes: Iterable[bytes | RecordInvalid]
+        if chunk.kind is ChunkKind.RAW_JSON:
+            outcomes = self.validator.check_raw_many(items)
+            every_record_goes_as_is = (
+                outcomes is items and bool(items) and max(map(len, items)) <= max_alone
+            )
+        else:
+            outcomes = _outcomes(encode, items)
+            every_record_goes_as_is = False
+        if every_record_goes_as_is:
+            # The common case: the first record the usual way (it settles the rejects read
+            # before it), the rest in bulk, with no rejects among them to account for.
+            self._accept(items[0], (file_index, chunk.ends[0], chunk.lines[0]))
+            tags = list(
+                zip(repeat(file_index), islice(chunk.ends, 1, None), islice(chunk.lines, 1, None))
+            )
+            for sealed in self._batcher.add_many(items[1:], tags):
+                self._seal(sealed)
+        else:
+            for taken, (outcome, item, end, item_line) in enumerate(
+                zip(outcomes, items, chunk.ends, chunk.lines, strict=True),
+                start=len(chunk.problems) + 1,
+            ):
+                if isinstance(outcome, RecordInvalid):
+                    reason = str(outcome)
+                elif len(outcome) <= max_alone:
+                    self._accept(outcome, (file_index, end, item_line))
+                    continue
+                else:
+                    reason = (
+                        f"record is {len(outcome):,} bytes; one request holds at "
+                        f"most {config.max_batch_bytes:,} bytes"
+                    )
+                if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(header):
+                    item = dict(zip(header, item, strict=True))  # name the fields
+                if chunk.kind is ChunkKind.RAW_JSON or isinstance(item, bytes | bytearray):
+                    reject = ReadReject(source, item_line, reason, record=bytes(item))
+                else:
+                    reject = ReadReject(source, item_line, reason, value=item)
+                self._chunk_consumed = taken
+                self._reject(reject)
+        self._out.records_read += len(chunk.items) + len(chunk.problems)
+
+    def _reject(self, reject: ReadReject) -> None:
+        self._span.append(reject)
+        self._tail_count += 1
+        if self._batcher.next_seq in self._done_beyond:
+            return  # most likely in the span of a batch done by an earlier run
+        self._rejected_read += 1
+        limit = self.config.max_bad_records
+        if limit is not None and self._rejected_read > limit:
+            # Stop at exactly limit + 1: hand over what was sealed and the rejects read
+            # since, so the rejects file lists them all, then end the reading.
+            self._out.loose_rejects.extend(self._span)
+            self._span, self._tail_count = [], 0
+            self._out.records_read += self._chunk_consumed
+            self._send_out()
+            raise too_many_bad_records(limit, self._rejects_path)
+
+    def _accept(self, record: bytes, tag: RecordTag) -> None:
+        sealed = self._batcher.add(record, tag)
+        if sealed is not None:
+            if sealed.tags[-1] is tag:
+                # sealed with this record in it: the rejects read before the record belong
+                # to the sealed batch's span too
+                self._tail_count = 0
+            self._seal(sealed)
+        self._tail_count = 0
+
+    def _seal(self, batch: Batch[RecordTag]) -> None:
+        keep = len(self._span) - self._tail_count
+        in_span, self._span = self._span[:keep], self._span[keep:]
+        out = self._out
+        if batch.seq in self._done_beyond:
+            out.batches_skipped += 1
+            out.records_skipped += batch.size + len(in_span)
+            return
+        self._failpoints.hit("producer")
+        out.batches_planned += 1
+        out.works.append(Work(batch, in_span))
+
+    def _encoder_for(self, chunk: Chunk, input_file: InputFile) -> Callable[[Any], bytes]:
+        if chunk.kind is ChunkKind.RAW_JSON:
+            return self.validator.check_raw
+        if chunk.kind is ChunkKind.OBJECTS:
+            return self.validator.check_object
+        header = tuple(chunk.header or ())
+        encoder = self._csv_encoders.get(header)
+        if encoder is None:
+            problems = self.validator.csv_header_problems(list(header))
+            if problems:
+                known = {column.name for column in self.schema.columns}
+                # The hint only helps with unknown columns, not with a column named twice.
+                hint = (
+                    " (use --ignore-unknown-columns to drop unknown columns)"
+                    if not self.config.ignore_unknown_columns
+                    and any(name not in known for name in header)
+                    else ""
+                )
+                raise InputError(
+                    f"CSV header of {input_file.display_name} does not fit table {self.table}: "
+                    + "; ".join(problems)
+                    + hint
+                )
+            encoder = self.validator.csv_encoder(list(header))
+            self._csv_encoders[header] = encoder
+        return encoder
+
+
+__all__ = ["Handover", "Producer", "too_many_bad_records"]
