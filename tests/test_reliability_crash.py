@@ -129,6 +129,52 @@ async def test_ctrl_c_at_random_moments_then_rerun_has_no_loss_and_no_duplicate(
     assert landed_ids(emulator) == Counter(range(RECORDS))
 
 
+@pytest.mark.parametrize(("stop", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+async def test_sigterm_and_sighup_stop_like_ctrl_c_and_the_rerun_duplicates_nothing(
+    emulator: Any, data: Path, tmp_path: Path, stop: signal.Signals, exit_code: int
+) -> None:
+    rng = random.Random(SEED + stop)
+    args = cli_args(emulator, data, tmp_path)
+    interrupted = 0
+    for _ in range(2):
+        code, err = await start_then_stop_after(args, emulator, rng.randint(1, RECORDS // 4), stop)
+        if code == 0:
+            break
+        assert code == exit_code, err
+        assert "Traceback" not in err
+        assert f"stopping ({stop.name})" in err
+        interrupted += 1
+    code, _out, err = await run_cli(args)
+    assert code == 0, err
+    assert interrupted >= 1
+    assert landed_ids(emulator) == Counter(range(RECORDS))
+
+
+async def test_a_second_signal_quits_at_once_and_says_how_many_requests_were_in_flight(
+    tmp_path: Path, data: Path
+) -> None:
+    async with events_emulator(tmp_path, KEY, latency_ms=400) as slow:
+        args = cli_args(slow, data, tmp_path)
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        await asyncio.wait_for(slow.wait_for_records_ingested(BATCH), timeout=120)
+        process.send_signal(signal.SIGTERM)
+        stopping = await asyncio.wait_for(process.stderr.readline(), timeout=120)
+        assert b"stopping (SIGTERM)" in stopping
+        process.send_signal(signal.SIGTERM)  # requests of 400 ms are still in flight
+        rest = await asyncio.wait_for(process.stderr.read(), timeout=120)
+        code = await asyncio.wait_for(process.wait(), timeout=120)
+        assert code == 143
+        assert b"quitting now (SIGTERM)" in rest and b"requests in flight" in rest
+        code, _out, err = await run_cli(args)
+        assert code == 0, err
+        counts = landed_ids(slow)
+        assert set(counts) == set(range(RECORDS))
+        assert sum(counts.values()) - RECORDS <= WINDOW_RECORDS
+
+
 async def test_chaos_every_fault_at_once_lands_everything_and_reports_doubt(
     emulator: Any, data: Path, tmp_path: Path
 ) -> None:

@@ -599,7 +599,9 @@ async def test_in_doubt_is_not_counted_when_the_request_is_not_resent() -> None:
     assert len(api.calls) == 1
 
 
-@pytest.mark.parametrize(("counted", "ingested", "unconfirmed"), [(None, 5, 0), (7, 5, 0), (2, 2, 3)])
+@pytest.mark.parametrize(
+    ("counted", "ingested", "unconfirmed"), [(None, 5, 0), (7, 5, 0), (2, 2, 3)]
+)
 async def test_a_200_counting_fewer_records_than_sent_leaves_the_rest_unconfirmed(
     counted: int | None, ingested: int, unconfirmed: int
 ) -> None:
