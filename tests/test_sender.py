@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -87,15 +88,22 @@ class VirtualClock:
 
     async def wait_for_sleepers(self, count: int, *, sends: Iterable[asyncio.Task[Any]]) -> None:
         """Return once ``count`` sleep; fail if one of ``sends`` finishes first (none waited)."""
+        finished_first = False
 
-        async def enough_sleepers() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def fail_if_finished(send: asyncio.Task[Any]) -> None:
+                nonlocal finished_first
+                await asyncio.wait({send})  # waits for it; cancelling this does not cancel it
+                finished_first = True
+                group.cancel_scope.cancel()
+
+            for send in sends:
+                group.start_soon(fail_if_finished, send)
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self._sleepers) >= count)
-
-        waiter = asyncio.ensure_future(enough_sleepers())
-        await asyncio.wait([waiter, *sends], return_when=asyncio.FIRST_COMPLETED)
-        if not waiter.done():
-            waiter.cancel()
+            group.cancel_scope.cancel()
+        if finished_first:
             raise AssertionError(f"a send finished while {count} were expected to sleep")
 
     def advance_to(self, instant: float) -> None:
@@ -128,7 +136,17 @@ class ScriptedApi:
 
 
 HintQuality = str  # one of HINT_QUALITIES
-HINT_QUALITIES = ("none", "full", "partial", "out_of_range", "one_based", "partial_and_garbage")
+HINT_QUALITIES = (
+    "none",
+    "full",
+    "partial",
+    "out_of_range",
+    "one_based",
+    "partial_and_garbage",
+    "always_zero",
+    "every_index",
+    "first_only",
+)
 
 
 def make_hints(
@@ -150,6 +168,12 @@ def make_hints(
         return named(p + 1 for p in bad_positions)
     if quality == "partial_and_garbage":
         return named([*(p for p in bad_positions if rng.random() < 0.5), *garbage])
+    if quality == "always_zero":
+        return named([0])
+    if quality == "every_index":
+        return named(range(request_size))
+    if quality == "first_only":  # a server that stops validating at the first failure
+        return named(bad_positions[:1])
     raise AssertionError(quality)
 
 
@@ -529,6 +553,25 @@ async def test_auth_and_not_found_propagate_without_retry(error: ApiError) -> No
 
     assert len(api.calls) == 1
     assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "quality", ["one_based", "always_zero", "out_of_range", "every_index", "first_only"]
+)
+@pytest.mark.parametrize("bad", [{499}, {0, 250, 499}, set(range(0, 500, 7))])
+async def test_hostile_hints_on_500_records_cost_bounded_work_and_reject_only_the_bad(
+    quality: str, bad: set[int]
+) -> None:
+    clock = VirtualClock()
+    api = RefusingApi(bad, [quality])
+
+    outcome = await make_sender(api, clock).send(records(500))
+
+    assert {index for index, _ in outcome.rejected} == bad
+    assert outcome.ingested == 500 - len(bad)
+    assert len(api.calls) <= 2 * 500 - 1  # a tree of disjoint parts, whatever the hints
+    records_sent = sum(len(call.ids) for call in api.calls)
+    assert records_sent <= 3 * 500 * (math.ceil(math.log2(500)) + 1)  # O(n log n), not O(n²)
 
 
 # ---- concurrency, in-doubt, counts --------------------------------------------------------

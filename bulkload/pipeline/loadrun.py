@@ -160,18 +160,21 @@ class LoadRun:
             config.concurrency + 2
         )
         try:
-            async with (
-                ProgressReporter(
-                    self.stats,
-                    in_flight=lambda: self.sender.in_flight,
-                    enabled=config.progress,
-                    stream=self._progress_stream,
-                ),
-                anyio.create_task_group() as group,
-            ):
-                group.start_soon(self._committer, commit_receive)
-                group.start_soon(self._senders, batch_receive, commit_send.clone())
-                group.start_soon(self._producer, batch_send, commit_send)
+            async with anyio.create_task_group() as outer:
+                if config.progress:
+                    progress = ProgressReporter(
+                        self.stats,
+                        in_flight=lambda: self.sender.in_flight,
+                        stream=self._progress_stream,
+                    )
+                    outer.start_soon(progress.run)
+                try:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(self._committer, commit_receive)
+                        group.start_soon(self._senders, batch_receive, commit_send.clone())
+                        group.start_soon(self._producer, batch_send, commit_send)
+                finally:
+                    outer.cancel_scope.cancel()  # the progress display
         except BaseExceptionGroup as exc_group:
             error = _the_error(exc_group)
             if not isinstance(error, BulkloadError):

@@ -5,12 +5,12 @@ It only reads the shared counters (``LoadStats``); it never drives the load.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
+
+import anyio
 
 from bulkload.pipeline.summary import LoadStats
 
@@ -29,36 +29,22 @@ def _status_line(stats: LoadStats, in_flight: int, elapsed_s: float) -> str:
 
 
 class ProgressReporter:
-    """Renders ``stats`` (and the requests in flight, asked of ``in_flight``) until stopped.
-    ``enabled=False`` makes it silent."""
+    """Renders ``stats`` (and the requests in flight, asked of ``in_flight``) until its
+    task is cancelled: the load runs ``run()`` in its task group."""
 
     def __init__(
         self,
         stats: LoadStats,
         *,
         in_flight: Callable[[], int],
-        enabled: bool,
         stream: TextIO | None = None,
     ) -> None:
         self._stats = stats
         self._in_flight = in_flight
-        self._enabled = enabled
         self._stream = stream or sys.stderr
         self._started = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> ProgressReporter:
-        if self._enabled:
-            self._task = asyncio.create_task(self._run(), name="bulkload-progress")
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         if self._stream.isatty():
             await self._run_live()
         else:
@@ -66,7 +52,7 @@ class ProgressReporter:
 
     async def _run_log(self) -> None:
         while True:
-            await asyncio.sleep(LOG_INTERVAL_S)
+            await anyio.sleep(LOG_INTERVAL_S)
             elapsed = time.monotonic() - self._started
             print(
                 f"bulkload: {_status_line(self._stats, self._in_flight(), elapsed)}",
@@ -109,7 +95,7 @@ class ProgressReporter:
                         total=stats.bytes_total,
                         status=_status_line(stats, self._in_flight(), elapsed),
                     )
-                    await asyncio.sleep(REFRESH_INTERVAL_S)
+                    await anyio.sleep(REFRESH_INTERVAL_S)
             finally:
                 elapsed = time.monotonic() - self._started
                 progress.update(
