@@ -79,8 +79,10 @@ class Committer:
         try:
             self._failpoints.hit("committer")
             done = self._apply(group)
+            # rejects listed for no batch (trailing ones) must be durable before "finished"
+            durable = bool(done) or any(isinstance(item, LooseRejects) for item in group)
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._make_durable, done)
+                await anyio.to_thread.run_sync(self._make_durable, done, durable)
         except BaseException:
             self._broken = True
             raise
@@ -146,9 +148,9 @@ class Committer:
                 add(source=reject.source, line=reject.line, reason=reject.reason, value=value)
             count(reject.reason)
 
-    def _make_durable(self, done: list[BatchDone]) -> None:
+    def _make_durable(self, done: list[BatchDone], durable: bool) -> None:
         # in a worker thread, while the loop waits for it: the files have one user at a time
-        self._rejects.flush(durable=bool(done))
+        self._rejects.flush(durable=durable)
         if self._checkpoint is not None and done:
             self._checkpoint.record(done)
 
