@@ -243,3 +243,33 @@ async def test_requests_abandoned_after_the_drain_time_are_named_in_doubt(
     assert summary.abandoned_batches == (3,)
     assert summary.records_ingested == 300 and summary.balanced
     assert any("may have been stored" in warning for warning in summary.warnings)
+
+
+async def test_the_checkpoint_is_not_marked_finished_unless_every_batch_is_accounted_for(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkload.errors import BooksDoNotBalance
+    from bulkload.pipeline.committer import Committer
+
+    data = write_events(tmp_path / "events.jsonl", 1000)
+    config = LoadConfig(
+        checkpoint_path=tmp_path / "cp.jsonl",
+        rejects_path=tmp_path / "r.jsonl",
+        max_batch_records=100,
+    )
+    api = ApiConfig(base_url=emulator.url, api_key=Secret(KEY))
+    settle = Committer._settle
+
+    def lose_batch_4(self: Committer, item: Any, done: list[Any]) -> None:
+        # a bug that drops one acknowledgement on the floor: everything else looks fine
+        if item.work.batch.seq != 4:
+            settle(self, item, done)
+
+    monkeypatch.setattr(Committer, "_settle", lose_batch_4)
+    with pytest.raises(BooksDoNotBalance, match="10 batches cut, 9 acknowledged"):
+        await load("events", [data], api=api, config=config, **virtual_time())
+    assert not checkpoint_finished(tmp_path)
+    monkeypatch.undo()
+    summary = await load("events", [data], api=api, config=config, **virtual_time())
+    assert summary.finished and summary.batches_sent == 1 and checkpoint_finished(tmp_path)
+    assert set(landed_ids(emulator)) == set(range(1000))

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.from_thread
 import pytest
 from loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
 
@@ -224,13 +226,11 @@ async def test_checkpoint_damaged_in_the_middle_is_refused_and_left_untouched(
 async def test_a_checkpoint_write_failing_mid_run_stops_the_run_promptly(
     emulator: Any, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loop = asyncio.get_running_loop()
-
     def fail_once_every_batch_is_answered(self: Checkpoint, done: Any) -> None:
-        # Runs in the commit thread. The first group commit fails only after every other
-        # batch has landed, so their acknowledgements queue up behind the failed commit.
-        landed = emulator.wait_for_records_ingested(RECORDS)
-        asyncio.run_coroutine_threadsafe(landed, loop).result(timeout=60)
+        # Runs in the commit thread (an anyio worker thread). The first group commit fails
+        # only after every other batch has landed, so their acknowledgements queue up
+        # behind the failed commit.
+        anyio.from_thread.run(emulator.wait_for_records_ingested, RECORDS)
         raise BulkloadError(f"cannot write checkpoint {self.path} (No space left on device)")
 
     monkeypatch.setattr(Checkpoint, "record", fail_once_every_batch_is_answered)
