@@ -29,12 +29,12 @@ from bulkload.client.http import IngestResult, PeakClient
 from bulkload.config import ApiConfig, LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.errors import BulkloadError, InternalError
+from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.checkpoint import (
     Checkpoint,
     default_checkpoint_path,
     default_rejects_path,
 )
-from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.loadrun import LoadRun
 from bulkload.pipeline.readers import InputFile, discover_inputs, fingerprint
