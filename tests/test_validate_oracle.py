@@ -209,7 +209,8 @@ def columns(draw: st.DrawFn) -> list[Column]:
         precision = scale = date_format = None
         if kind is ColumnType.NUMERIC:
             precision = draw(st.none() | st.integers(1, 38))
-            scale = draw(st.none() | st.integers(0, precision if precision is not None else 37))
+            # the contract: scale 0-37 and at most the precision (numeric(38, 38) is invalid)
+            scale = draw(st.none() | st.integers(0, min(37, precision or 37)))
         elif kind in (ColumnType.DATE, ColumnType.TIMESTAMP):
             date_format = draw(st.none() | date_formats())
         out.append(Column(f"c{index}", kind, precision, scale, date_format))
