@@ -156,3 +156,91 @@ def test_objects_and_csv_rows_go_the_same_way() -> None:
     assert validator.csv_header_problems(["score"]) == [
         "missing attribute 'EVENT_ID', not nullable"
     ]
+
+
+# -- the bulk checks agree with the row-by-row rules ---------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_event_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "EVENT_ID": st.one_of(st.integers(-(2**63), 2**63 - 1), st.none(), st.text(max_size=3)),
+        "SCORE": st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-5, 5),
+            st.none(),
+            st.booleans(),
+        ),
+        "DAY": st.one_of(
+            st.sampled_from(["2024-02-29", "2023-02-29", "2024-13-01", "2026-01-02"]), st.none()
+        ),
+        "PAYLOAD": st.one_of(
+            st.none(),
+            st.dictionaries(st.text(max_size=3), st.integers(-99, 99), max_size=2),
+            st.text(max_size=5),
+        ),
+        "FLAG": st.one_of(st.booleans(), st.none(), st.integers(0, 1)),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(_event_values, min_size=1, max_size=40),
+    lower=st.booleans(),
+    extra=st.booleans(),
+)
+def test_bulk_checks_agree_with_row_by_row(
+    rows: list[dict[str, object]], lower: bool, extra: bool
+) -> None:
+    validator = V2RecordValidator(EVENT)
+    raws = []
+    for row in rows:
+        spelled = {(k.lower() if lower else k): v for k, v in row.items()}
+        if extra:
+            spelled["x:y"] = 1
+        raws.append(orjson.dumps(spelled))
+    bulk = validator.check_raw_many(raws)
+    for raw, verdict in zip(raws, bulk, strict=True):
+        try:
+            alone: bytes | str = V2RecordValidator(EVENT).check_raw(raw)
+        except RecordInvalid as exc:
+            alone = exc.reason
+        if isinstance(verdict, RecordInvalid):
+            assert verdict.reason == alone
+        else:
+            assert isinstance(alone, bytes)
+            assert orjson.loads(verdict) == orjson.loads(alone)
+            assert set(orjson.loads(verdict)) == set(EVENT.column_names)
+
+
+def test_bulk_checks_refuse_null_in_non_nullable_raw_columns() -> None:
+    strict = parse_schema(
+        {"objects": [{"objectName": "N", "columns": [
+            {"name": "AMOUNT", "dataType": "numeric", "nullable": False},
+            {"name": "DOC", "dataType": "json", "validations": [{"type": "nonNull"}]},
+        ]}]},
+        solution="S",
+    ).objects[0]  # fmt: skip
+    validator = V2RecordValidator(strict)
+    good = [b'{"AMOUNT":1,"DOC":{}}'] * 20
+    assert validator.check_raw_many(good) is good
+    for bad in (
+        b'{"AMOUNT":null,"DOC":{}}',
+        b'{"AMOUNT":1,"DOC":null}',
+        b'{"amount":null,"doc":1}',
+    ):
+        verdicts = validator.check_raw_many([*good[:10], bad, *good[:9]])
+        assert isinstance(verdicts[10], RecordInvalid), bad
+        assert "not nullable" in verdicts[10].reason
+        assert all(isinstance(v, bytes) for i, v in enumerate(verdicts) if i != 10)
+
+
+def test_rows_leaving_out_nullable_keys_are_completed_in_bulk() -> None:
+    rows = [b'{"event_id":%d,"score":1.5}' % i for i in range(30)]
+    sent = V2RecordValidator(EVENT).check_raw_many(rows)
+    assert [orjson.loads(s) for s in sent] == [
+        {"EVENT_ID": i, "SCORE": 1.5, "DAY": None, "PAYLOAD": None, "FLAG": None} for i in range(30)
+    ]

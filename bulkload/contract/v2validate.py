@@ -59,6 +59,8 @@ from bulkload.contract.validate import (
 _BOM = b"\xef\xbb\xbf"
 # Below this many rows, a list the bulk check refuses is checked row by row.
 _SMALLEST_BULK = 8
+# Input spellings given a bulk check of their own; beyond, rows are checked one by one.
+_MAX_SPELLINGS = 16
 _JSON_WHITESPACE = b" \t\r\n"
 _decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_text = msgspec.json.Decoder(str).decode
@@ -99,27 +101,64 @@ def _struct_field_type(attribute: Attribute) -> Any:
     return base | None if attribute.accepts_null else base
 
 
-class _BulkCheck:
-    """Vouches for a whole list of rows at C speed when every one is already exactly right:
-    the schema's spelling, every key, values that pass (v1's bulk approach: one typed
-    msgspec decode per row, one regex per column); False means "look at each row"."""
+_RAW_NULL = msgspec.Raw(b"null")
 
-    def __init__(self, obj: V2Object) -> None:
+
+class _BulkCheck:
+    """Vouches for a whole list of rows at C speed when every one is right (v1's bulk
+    approach: one typed msgspec decode per row, one regex per column).
+
+    ``spelling`` maps attribute names to the keys the input uses for them (None: the
+    schema's own). A nullable attribute's key may be left out. Rows in the schema's
+    spelling with every key are sent as they are; others are re-encoded in the schema's
+    spelling with every key (``convert``), values kept as written (numeric, json) copied
+    byte for byte.
+    """
+
+    def __init__(self, obj: V2Object, spelling: Mapping[str, str] | None = None) -> None:
         attributes = obj.columns
+        present = [
+            (i, a) for i, a in enumerate(attributes) if spelling is None or a.name in spelling
+        ]
         struct = msgspec.defstruct(
             "Row",
-            [(f"c{i}", _struct_field_type(a)) for i, a in enumerate(attributes)],
-            rename={f"c{i}": a.name for i, a in enumerate(attributes)},
+            [
+                (f"c{i}", _struct_field_type(a), msgspec.UNSET)
+                if a.accepts_null
+                else (f"c{i}", _struct_field_type(a))
+                for i, a in present
+            ],
+            rename={
+                f"c{i}": (a.name if spelling is None else spelling[a.name]) for i, a in present
+            },
             forbid_unknown_fields=True,
+            kw_only=True,
             gc=False,
         )
         self._decode = msgspec.json.Decoder(struct).decode
-        self._width = len(attributes)
+        self._as_is = spelling is None  # rows with every key go out as their own bytes
+        self._optional = [attrgetter(f"c{i}") for i, a in present if a.accepts_null]
+        out_struct = msgspec.defstruct(
+            "Out",
+            [(f"c{i}", Any) for i in range(len(attributes))],
+            rename={f"c{i}": a.name for i, a in enumerate(attributes)},
+            gc=False,
+        )
+        positions = {i for i, _ in present}
+        getters = [attrgetter(f"c{i}") if i in positions else None for i in range(len(attributes))]
+        encode = msgspec.json.Encoder().encode
+        unset = msgspec.UNSET
+
+        def out(row: Any) -> bytes:
+            values = [g(row) if g is not None else None for g in getters]
+            return encode(out_struct(*[None if v is unset else v for v in values]))
+
+        self._out = out
         self._numeric = []
         self._dates = []
         self._json = []
         self._text = []
-        for i, a in enumerate(attributes):
+        for i, a in present:
             getter = attrgetter(f"c{i}")
             if a.type is V2Type.NUMERIC:
                 column = Column(a.name, ColumnType.NUMERIC, a.precision, a.scale)
@@ -132,8 +171,24 @@ class _BulkCheck:
                 self._json.append((getter, a.accepts_null))
             elif a.type is V2Type.STRING:
                 self._text.append(getter)
+        self._width = len(present)
+        self._rows: list[Any] = []
+        self._complete = False
+
+    def exact(self, raws: Sequence[bytes]) -> bool:
+        """Every row valid, in this spelling, with every key (the server's own standard)."""
+        return self.vouch(raws) and self._complete
+
+    def convert(self, raws: list[bytes]) -> list[bytes] | None:
+        """The bytes to send for every row, when the bulk check vouches for all; else None."""
+        if not self.vouch(raws):
+            return None
+        if self._as_is and self._complete:
+            return raws
+        return list(map(self._out, self._rows))
 
     def vouch(self, raws: Sequence[bytes]) -> bool:
+        """Whether every row is valid (``convert`` then says what to send)."""
         try:
             if bytes(map(_FIRST_BYTE, raws)).strip(b"{") or bytes(map(_LAST_BYTE, raws)).strip(
                 b"}"
@@ -142,18 +197,21 @@ class _BulkCheck:
         except IndexError:
             return False
         try:
-            rows = list(map(self._decode, raws))
+            rows = self._rows = list(map(self._decode, raws))
         except _DECODE_ERRORS:
             return False
-        expected_colons = len(raws) * self._width
+        unset = msgspec.UNSET
+        missing = sum(list(map(getter, rows)).count(unset) for getter in self._optional)
+        self._complete = not missing
+        expected_colons = len(raws) * self._width - missing
         for getter, fullmatch, nullable in self._numeric:
-            values = list(map(getter, rows))
-            if fullmatch(b"\n".join(values)) is None:
+            values = [v for v in map(getter, rows) if v is not unset]
+            if values and fullmatch(b"\n".join(values)) is None:
                 return False
-            if not nullable and b"null" in values:
+            if not nullable and _RAW_NULL in values:
                 return False
         for getter, fmt, colons, with_offset in self._dates:
-            texts = [value for value in map(getter, rows) if value is not None]
+            texts = [v for v in map(getter, rows) if v is not None and v is not unset]
             if not texts:
                 continue
             joined = "\n".join(texts)
@@ -165,8 +223,8 @@ class _BulkCheck:
                 return False
             expected_colons += colons * len(texts)
         for getter, nullable in self._json:
-            values = list(map(getter, rows))
-            if not nullable and b"null" in values:
+            values = [v for v in map(getter, rows) if v is not unset]
+            if not nullable and _RAW_NULL in values:
                 return False
             json_text = b"".join(values)
             if not json_text.isascii():
@@ -179,9 +237,8 @@ class _BulkCheck:
         colons = blob.count(b":")
         if colons != expected_colons:
             for getter in self._text:
-                expected_colons += "".join([v for v in map(getter, rows) if v is not None]).count(
-                    ":"
-                )
+                texts = [v for v in map(getter, rows) if v is not None and v is not unset]
+                expected_colons += "".join(texts).count(":")
             if colons != expected_colons:
                 return False  # more colons than keys and values explain: a key came twice
         return b"\\" not in blob or b"\\u003" not in blob
@@ -378,6 +435,8 @@ class V2RecordValidator:
         ]
         self._exact = {rule.name: rule for rule in self._rules}
         self._bulk = _BulkCheck(obj)
+        # bulk checks per input spelling (the keys of a chunk's first row, in order)
+        self._spellings: dict[tuple[str, ...], _BulkCheck | None] = {}
         self._folded = {rule.name.casefold(): rule for rule in self._rules}
 
     def _rule_for_key(self, key: str) -> _AttributeRule | None:
@@ -491,13 +550,44 @@ class V2RecordValidator:
     def check_raw_many(self, raws: list[bytes]) -> Sequence[bytes | RecordInvalid]:
         """``check_raw`` of each row: ``raws`` itself when every one is sent as it is (the
         bulk check vouches for them); else halves are vouched for, down to single rows."""
-        if self._bulk.vouch(raws):
-            return raws
+        converted = self._bulk.convert(raws)
+        if converted is not None:
+            return converted
+        bulk = self._bulk_for_spelling_of(raws[0]) if raws else None
+        if bulk is not None:
+            converted = bulk.convert(raws)
+            if converted is not None:
+                return converted
         out: list[bytes | RecordInvalid] = []
-        self._check_parts(raws, out)
+        self._check_parts(raws, out, bulk or self._bulk)
         return out
 
-    def _check_parts(self, raws: list[bytes], out: list[bytes | RecordInvalid]) -> None:
+    def all_exact(self, raws: Sequence[bytes]) -> bool:
+        """Whether every row is valid as it is: the schema's spelling, every key present
+        (what the server demands; the emulator's fast path)."""
+        return self._bulk.exact(raws)
+
+    def _bulk_for_spelling_of(self, raw: bytes) -> _BulkCheck | None:
+        """A bulk check for rows spelled like ``raw`` (say, lower case) with the same keys,
+        when every key names an attribute and every attribute left out is nullable."""
+        try:
+            keys = tuple(_decode_members(raw))
+        except (msgspec.DecodeError, RecursionError):
+            return None
+        if keys in self._spellings:
+            return self._spellings[keys]
+        bulk: _BulkCheck | None = None
+        problems: list[RecordInvalid] = []
+        matched, _ = self._match(keys, problems)
+        if not problems and len(self._spellings) < _MAX_SPELLINGS:
+            spelling = {rule.name: keys[position] for rule, position in matched}
+            bulk = _BulkCheck(self.object, spelling)
+        self._spellings[keys] = bulk
+        return bulk
+
+    def _check_parts(
+        self, raws: list[bytes], out: list[bytes | RecordInvalid], bulk: _BulkCheck
+    ) -> None:
         if len(raws) <= _SMALLEST_BULK:
             for raw in raws:
                 try:
@@ -507,10 +597,11 @@ class V2RecordValidator:
             return
         middle = len(raws) // 2
         for part in (raws[:middle], raws[middle:]):
-            if self._bulk.vouch(part):
-                out.extend(part)
+            converted = bulk.convert(part)
+            if converted is not None:
+                out.extend(converted)
             else:
-                self._check_parts(part, out)
+                self._check_parts(part, out, bulk)
 
     # -- already-parsed Python values ---------------------------------------------------------
 

@@ -215,27 +215,13 @@ class V2Service:
             return parsed
         operation, dry_run, rows = parsed
         request_id = str(uuid.uuid4())
-        accepted: list[bytes] = []
+        # The common case in one bulk check; else row by row, each failing on its own.
         failed: list[dict[str, Any]] = []
         failed_records: list[FailedRowRecord] = []
-        for index, raw in enumerate(rows):
-            errors = self._judge(table, raw)
-            if not errors:
-                accepted.append(raw)
-                continue
-            failed.append({"index": index, "errors": errors})
-            failed_records.extend(
-                FailedRowRecord(
-                    request_id=request_id,
-                    row_index=index,
-                    row_text=raw.decode(errors="replace"),
-                    code=e["code"],
-                    category=e["category"],
-                    column=e.get("column"),
-                    message=e["message"],
-                )
-                for e in errors
-            )
+        if table.validator.all_exact(rows):
+            accepted = rows
+        else:
+            accepted, failed, failed_records = self._judge_each(table, rows, request_id)
         if dry_run:
             self.stats.v2_dry_runs += 1
         elif self.store is not None:
@@ -306,6 +292,33 @@ class V2Service:
             return _error(400, f"{len(rows)} rows in one request; at most {self.max_rows}")
         return operation, dry_raw == b"true", [bytes(r) for r in rows]
 
+    def _judge_each(
+        self, table: _ObjectTable, rows: list[bytes], request_id: str
+    ) -> tuple[list[bytes], list[dict[str, Any]], list[FailedRowRecord]]:
+        """The accepted rows, the answer's failed entries and the rows for _failed_rows."""
+        accepted: list[bytes] = []
+        failed: list[dict[str, Any]] = []
+        failed_records: list[FailedRowRecord] = []
+        for index, raw in enumerate(rows):
+            errors = self._judge(table, raw)
+            if not errors:
+                accepted.append(raw)
+                continue
+            failed.append({"index": index, "errors": errors})
+            failed_records.extend(
+                FailedRowRecord(
+                    request_id=request_id,
+                    row_index=index,
+                    row_text=raw.decode(errors="replace"),
+                    code=e["code"],
+                    category=e["category"],
+                    column=e.get("column"),
+                    message=e["message"],
+                )
+                for e in errors
+            )
+        return accepted, failed, failed_records
+
     def _judge(self, table: _ObjectTable, raw: bytes) -> list[dict[str, Any]]:
         """The row's errors; empty when it is accepted."""
         try:
@@ -322,7 +335,11 @@ class V2Service:
         try:
             table.validator.check_raw(raw)
         except RecordInvalid as exc:
-            return [_row_error(CODE_VALUE, exc.column, exc.reason)]
+            reason = exc.reason
+            prefix = f"column {exc.column!r}: "
+            if exc.column is not None and reason.startswith(prefix):
+                reason = reason[len(prefix) :]  # the column has its own field
+            return [_row_error(CODE_VALUE, exc.column, reason)]
         return []
 
 
