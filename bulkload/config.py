@@ -6,6 +6,7 @@ library and the CLI agree on precedence (an explicit value wins over the environ
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -183,11 +184,76 @@ def check_url_is_safe(url: str, *, insecure: bool, what: str) -> None:
         )
 
 
+# ``--delimiter`` takes these names besides a single character.
+DELIMITER_NAMES = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+@dataclass(frozen=True, slots=True)
+class CsvDialect:
+    """How CSV inputs are written. The default is RFC 4180 in UTF-8 with a header row."""
+
+    delimiter: str = ","  # one character, or a name of DELIMITER_NAMES ("tab")
+    quote_char: str = '"'  # one character; "" for no quoting at all
+    # Any Python codec name (latin-1, cp1252, utf-16...); None: UTF-8, and a row that is not
+    # valid UTF-8 is rejected with its bytes kept.
+    encoding: str | None = None
+    has_header: bool = True  # False: every line is a row; column_names names the fields
+    column_names: tuple[str, ...] | None = None  # the fields in file order, without a header
+    # Field texts that also mean NULL (the empty field always does), e.g. ("NULL", "\\N").
+    null_markers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        delimiter = DELIMITER_NAMES.get(self.delimiter.lower(), self.delimiter)
+        object.__setattr__(self, "delimiter", delimiter)
+        if len(delimiter) != 1 or delimiter in "\r\n":
+            names = ", ".join(DELIMITER_NAMES)
+            raise ConfigError(
+                f"--delimiter must be one character (or {names}), got {self.delimiter!r}"
+            )
+        if len(self.quote_char) > 1 or self.quote_char in ("\r", "\n"):
+            raise ConfigError(
+                f"--quote must be one character (or '' for none), got {self.quote_char!r}"
+            )
+        if self.quote_char == delimiter:
+            raise ConfigError(f"--quote and --delimiter are both {delimiter!r}: choose two")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ConfigError(
+                    f"--encoding {self.encoding!r} is not a known encoding; give a Python "
+                    "codec name such as utf-8, latin-1, cp1252 or utf-16"
+                ) from None
+        if self.column_names is not None:
+            if self.has_header:
+                raise ConfigError(
+                    "--columns names the fields of a file without a header row: add --no-header "
+                    "(with a header row, the header names the fields)"
+                )
+            stripped = tuple(name.strip() for name in self.column_names)
+            object.__setattr__(self, "column_names", stripped)
+            if not stripped or any(not name for name in stripped):
+                raise ConfigError(
+                    "--columns needs field names separated by commas, e.g. --columns id,name"
+                )
+        elif not self.has_header:
+            raise ConfigError(
+                "--no-header needs --columns a,b,c: the names of the fields, in file order"
+            )
+
+    @property
+    def decodes_utf8(self) -> bool:
+        """Whether the bytes are read as UTF-8 as they are (no transcoding)."""
+        return self.encoding is None or codecs.lookup(self.encoding).name == "utf-8"
+
+
 @dataclass(frozen=True, slots=True)
 class LoadConfig:
     """Everything ``bulkload.pipeline`` needs besides the table, the inputs and the API."""
 
-    input_format: str | None = None  # jsonl | csv | json | parquet; None: by extension
+    input_format: str | None = None  # jsonl | csv | json | parquet | rejects; None: by content
+    recursive: bool = False  # directories: also the files of their subdirectories
+    csv_dialect: CsvDialect = CsvDialect()
     max_batch_records: int = MAX_RECORDS_PER_REQUEST
     max_batch_bytes: int = MAX_BODY_BYTES
     concurrency: int = MAX_CONCURRENT_REQUESTS
@@ -228,7 +294,7 @@ class LoadConfig:
             raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.max_bad_records is not None and self.max_bad_records < 0:
             raise ConfigError(f"--max-bad-records must be 0 or more, got {self.max_bad_records}")
-        if self.input_format not in (None, "jsonl", "csv", "json", "parquet"):
+        if self.input_format not in (None, "jsonl", "csv", "json", "parquet", "rejects"):
             raise ConfigError(
-                f"--format {self.input_format!r} is not one of jsonl, csv, json, parquet"
+                f"--format {self.input_format!r} is not one of jsonl, csv, json, parquet, rejects"
             )

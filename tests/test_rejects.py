@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bulkload.errors import ConfigError
-from bulkload.pipeline.rejects import MAX_RAW_RECORD_CHARS, RejectsFile
+from bulkload.pipeline.rejects import MAX_RAW_RECORD_CHARS, RejectsFile, unescape_bytes
 
 
 def read_entries(path: Path) -> list[dict[str, Any]]:
@@ -53,13 +53,15 @@ def test_invalid_json_is_stored_as_raw_text(tmp_path: Path) -> None:
     assert entry["raw"] is True
 
 
-def test_invalid_utf8_is_stored_as_replaced_text(tmp_path: Path) -> None:
+def test_invalid_utf8_keeps_every_byte_escaped(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
+    original = b'{"name": "\xff\xfe", "path": "C:\\x41"}'
     with RejectsFile.open(path) as rejects:
-        rejects.add(source="d.jsonl", line=9, reason="not UTF-8", record=b'{"name": "\xff\xfe"}')
+        rejects.add(source="d.jsonl", line=9, reason="not UTF-8", record=original)
     [entry] = read_entries(path)
-    assert entry["record"] == '{"name": "\ufffd\ufffd"}'
-    assert entry["raw"] is True
+    assert entry["record"] == '{"name": "\\xff\\xfe", "path": "C:\\\\x41"}'
+    assert entry["raw"] is True and entry["escaped"] is True
+    assert unescape_bytes(entry["record"]) == original
 
 
 def test_very_long_raw_text_is_capped_with_a_note(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from bulkload.config import ApiConfig
+from bulkload.config import ApiConfig, CsvDialect
 from bulkload.errors import EXIT_INTERRUPTED, EXIT_USAGE, BulkloadError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,3 +68,63 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def usage_error(message: str) -> NoReturn:
     fail(message, EXIT_USAGE)
+
+
+def csv_dialect_options(func: F) -> F:
+    """How CSV inputs are written: --delimiter, --quote, --encoding, --no-header with
+    --columns, --null-marker. ``csv_dialect_from_options`` turns them into a CsvDialect."""
+    func = click.option(
+        "--null-marker",
+        "null_markers",
+        metavar="TEXT",
+        multiple=True,
+        help="CSV: a field text that means NULL, besides the empty field (repeatable, "
+        r"e.g. --null-marker NULL --null-marker '\N').",
+    )(func)
+    func = click.option(
+        "--columns",
+        metavar="A,B,C",
+        default=None,
+        help="CSV with --no-header: the names of the fields, in file order.",
+    )(func)
+    func = click.option(
+        "--no-header",
+        is_flag=True,
+        help="CSV: the first line is a row, not a header (name the fields with --columns).",
+    )(func)
+    func = click.option(
+        "--encoding",
+        metavar="NAME",
+        default=None,
+        help="CSV: the files' encoding, any Python codec (latin-1, cp1252, utf-16...). "
+        "Default UTF-8; a row that is not UTF-8 is rejected with its bytes kept.",
+    )(func)
+    func = click.option(
+        "--quote",
+        "quote_char",
+        metavar="CHAR",
+        default='"',
+        show_default=True,
+        help="CSV: the quote character ('' for none).",
+    )(func)
+    func = click.option(
+        "--delimiter",
+        metavar="CHAR",
+        default=",",
+        show_default=True,
+        help="CSV: the field separator, one character, or tab, semicolon, pipe.",
+    )(func)
+    return func
+
+
+def csv_dialect_from_options(options: dict[str, Any]) -> CsvDialect:
+    """Take the csv_dialect_options out of ``options`` (a command's keyword arguments)."""
+    columns = options.pop("columns")
+    return CsvDialect(
+        delimiter=options.pop("delimiter"),
+        quote_char=options.pop("quote_char"),
+        encoding=options.pop("encoding"),
+        has_header=not options.pop("no_header"),
+        column_names=tuple(columns.split(",")) if columns is not None else None,
+        null_markers=tuple(options.pop("null_markers")),
+    )

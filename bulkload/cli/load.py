@@ -19,7 +19,13 @@ import click
 import orjson
 
 from bulkload.cli import cli
-from bulkload.cli.common import api_config_from_options, api_options, fail
+from bulkload.cli.common import (
+    api_config_from_options,
+    api_options,
+    csv_dialect_from_options,
+    csv_dialect_options,
+    fail,
+)
 from bulkload.config import LoadConfig
 from bulkload.errors import (
     EXIT_FAILED,
@@ -80,9 +86,14 @@ def _show_library_logs() -> None:
 @click.option(
     "--format",
     "input_format",
-    type=click.Choice(["jsonl", "csv", "json", "parquet"]),
-    help="Input format (default: by file extension).",
+    type=click.Choice(["jsonl", "csv", "json", "parquet", "rejects"]),
+    help="Input format (default: by file extension; a .jsonl file of bulkload rejects is "
+    "read as rejects: each line's record is loaded again).",
 )
+@click.option(
+    "--recursive", is_flag=True, help="Also read the files in the subdirectories of directories."
+)
+@csv_dialect_options
 @click.option(
     "--max-records",
     "max_batch_records",
@@ -198,7 +209,8 @@ def load_command(
         api = api_config_from_options(
             base_url, api_key, insecure, request_timeout_s=request_timeout_s
         )
-        config = LoadConfig(progress=not no_progress, **options)  # type: ignore[arg-type]
+        with_dialect: dict[str, object] = {"csv_dialect": csv_dialect_from_options(options)}
+        config = LoadConfig(progress=not no_progress, **with_dialect, **options)  # type: ignore[arg-type]
     except BulkloadError as exc:
         fail_before_start(str(exc), exc.exit_code)
     _show_library_logs()

@@ -16,15 +16,24 @@ import click
 import orjson
 
 from bulkload.cli import cli
-from bulkload.cli.common import api_config_from_options, api_options, fail, run, usage_error
+from bulkload.cli.common import (
+    api_config_from_options,
+    api_options,
+    csv_dialect_from_options,
+    csv_dialect_options,
+    fail,
+    run,
+    usage_error,
+)
 from bulkload.client import PeakClient
 from bulkload.client.http import MAX_LIST_PAGE_SIZE
-from bulkload.config import ApiConfig
+from bulkload.config import ApiConfig, CsvDialect
 from bulkload.contract.schema import Column, TableSchema
 from bulkload.errors import BulkloadError, InputError, SchemaDefinitionError
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_SAMPLE_RECORDS = 1000
+NUMERIC_HEADROOM_DIGITS = 6  # bulkload.pipeline.infer's (not imported: --help stays fast)
 
 
 @contextmanager
@@ -110,11 +119,22 @@ def read_definition(path: Path, name: str) -> TableSchema:
 
 
 def infer_definition(
-    path: Path, name: str, sample_records: int, input_format: str | None
+    path: Path,
+    name: str,
+    sample_records: int | None,
+    input_format: str | None,
+    csv_dialect: CsvDialect,
+    recursive: bool,
 ) -> TableSchema:
     from bulkload.pipeline.infer import infer_columns
 
-    columns = infer_columns(path, sample_records=sample_records, input_format=input_format)
+    columns = infer_columns(
+        path,
+        sample_records=sample_records,
+        input_format=input_format,
+        csv_dialect=csv_dialect,
+        recursive=recursive,
+    )
     try:
         return TableSchema.from_json([c.to_json() for c in columns], name=name)
     except SchemaDefinitionError as exc:
@@ -126,6 +146,27 @@ def infer_definition(
 def api_config(base_url: str | None, api_key: str | None, insecure: bool) -> ApiConfig:
     with user_errors():
         return api_config_from_options(base_url, api_key, insecure)
+
+
+class SampleSize(click.ParamType[int | None, Any]):
+    """--sample: a number of records (at least 1), or 'all'."""
+
+    name = "N|all"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "all":
+            return None
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1:
+            self.fail(f"{value!r} is not a number of records (1 or more) or 'all'", param, ctx)
+        return count
 
 
 @cli.group("tables")
@@ -200,32 +241,43 @@ def get_command(
 @click.option(
     "--sample",
     "sample_records",
-    type=click.IntRange(min=1),
-    default=DEFAULT_SAMPLE_RECORDS,
+    type=SampleSize(),
+    default=str(DEFAULT_SAMPLE_RECORDS),
     show_default=True,
-    help="With --infer: how many records to look at.",
+    help="With --infer: how many records to look at, or 'all'. Numeric columns get "
+    f"{NUMERIC_HEADROOM_DIGITS} more digits before the point than the sample needs (a "
+    "sample's largest value is rarely the table's); ISO 8601 dates and timestamps get the "
+    "dateFormat they are written in.",
 )
 @click.option(
     "--format",
     "input_format",
-    type=click.Choice(["jsonl", "csv", "json", "parquet"]),
+    type=click.Choice(["jsonl", "csv", "json", "parquet", "rejects"]),
     default=None,
     help="With --infer: the data file's format (default: by extension).",
 )
+@click.option(
+    "--recursive", is_flag=True, help="With --infer on a directory: also its subdirectories."
+)
+@csv_dialect_options
 @click.option("--yes", is_flag=True, help="With --infer: create without asking.")
 @api_options
 def create_command(
     name: str,
     schema_path: Path | None,
     infer_path: Path | None,
-    sample_records: int,
+    sample_records: int | None,
     input_format: str | None,
+    recursive: bool,
     yes: bool,
     base_url: str | None,
     api_key: str | None,
     insecure: bool,
+    **csv_options: Any,
 ) -> None:
     """Create table NAME from --schema FILE, or from columns inferred from --infer DATA_FILE."""
+    with user_errors():
+        csv_dialect = csv_dialect_from_options(csv_options)
     if (schema_path is None) == (infer_path is None):
         usage_error("give exactly one of --schema FILE or --infer DATA_FILE")
     if schema_path is not None:
@@ -234,7 +286,9 @@ def create_command(
     else:
         assert infer_path is not None
         with user_errors():
-            table = infer_definition(infer_path, name, sample_records, input_format)
+            table = infer_definition(
+                infer_path, name, sample_records, input_format, csv_dialect, recursive
+            )
         # The JSON alone goes to stdout, so `> schema.json` saves an editable --schema file.
         click.echo("proposed table definition:", err=True)
         click.echo(render_table(table), err=True)

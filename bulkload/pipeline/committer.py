@@ -143,7 +143,10 @@ class Committer:
             value: Any = reject.value
             if value is NO_VALUE:
                 add(source=reject.source, line=reject.line, reason=reject.reason,
-                    record=reject.record)  # fmt: skip
+                    record=reject.record, csv_header=reject.csv_header)  # fmt: skip
+            elif reject.csv_row is not None:
+                add(source=reject.source, line=reject.line, reason=reject.reason, value=value,
+                    row=reject.csv_row)  # fmt: skip
             else:
                 add(source=reject.source, line=reject.line, reason=reject.reason, value=value)
             count(reject.reason)

@@ -3,6 +3,15 @@
 Each sampled non-null value is given a *kind*; a column's type is the narrowest type that
 accepts every kind seen in it under the contract's validation rules, so a load into the
 proposed table does not reject the sampled records. Columns come in first-seen key order.
+
+Two choices go beyond the sample, on purpose:
+
+- ISO 8601 dates and timestamps (``2024-01-31``, ``2024-01-31T10:00:00``, with a fraction,
+  ``Z`` or an offset) make date/timestamp columns whose dateFormat is the shape seen, so the
+  values load as they are written; a column mixing shapes stays a string.
+- A numeric column gets NUMERIC_HEADROOM_DIGITS more digits before the point than the
+  sample's largest value needs: a sample's maximum is rarely the table's, and a precision cut
+  to the sample would reject the first larger amount of the full load.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from typing import Any
 
 import msgspec
 
-from bulkload.contract.formats import compile_format
+from bulkload.config import CsvDialect
+from bulkload.contract.formats import DateFormat, compile_format
 from bulkload.contract.schema import (
     DEFAULT_DATE_FORMAT,
     DEFAULT_TIMESTAMP_FORMAT,
@@ -29,8 +39,12 @@ from bulkload.contract.schema import (
 )
 from bulkload.errors import InputError
 from bulkload.pipeline.readers import ChunkKind, InputFile, discover_inputs, read_chunks
+from bulkload.pipeline.readers.csv import DEFAULT_DIALECT
 
 DEFAULT_SAMPLE_RECORDS = 1000
+# Digits before the point beyond the sample's largest value: room for values up to a
+# million times larger (9,999.99 in the sample -> numeric(12,2)).
+NUMERIC_HEADROOM_DIGITS = 6
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -60,12 +74,14 @@ _STRING_KINDS = frozenset({_Kind.DATE, _Kind.TIMESTAMP, _Kind.TEXT})
 class _ColumnEvidence:
     """What the sample showed of one column."""
 
-    __slots__ = ("digits_after", "digits_before", "from_json", "kinds", "name")
+    __slots__ = ("date_formats", "digits_after", "digits_before", "from_json", "kinds", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.from_json = False  # JSON values were seen (not only CSV text)
         self.kinds: set[_Kind] = set()
+        # The dateFormat of each DATE/TIMESTAMP value seen (None: the type's default).
+        self.date_formats: set[str | None] = set()
         self.digits_before = 0
         self.digits_after = 0
 
@@ -84,10 +100,10 @@ class _ColumnEvidence:
             return self._numeric()
         if kinds == {_Kind.BOOLEAN}:
             return Column(self.name, ColumnType.BOOLEAN)
-        if kinds == {_Kind.DATE}:
-            return Column(self.name, ColumnType.DATE)
-        if kinds == {_Kind.TIMESTAMP}:
-            return Column(self.name, ColumnType.TIMESTAMP)
+        if kinds in ({_Kind.DATE}, {_Kind.TIMESTAMP}) and len(self.date_formats) == 1:
+            kind = ColumnType.DATE if kinds == {_Kind.DATE} else ColumnType.TIMESTAMP
+            [date_format] = self.date_formats
+            return Column(self.name, kind, date_format=date_format)
         if kinds <= _STRING_KINDS or not self.from_json:
             return Column(self.name, ColumnType.STRING)
         # Objects, arrays, or a mix of JSON types: a string column would reject every
@@ -96,7 +112,7 @@ class _ColumnEvidence:
 
     def _numeric(self) -> Column:
         scale = min(self.digits_after, MAX_SCALE)
-        precision = min(max(self.digits_before + scale, 1), MAX_PRECISION)
+        precision = min(self.digits_before + NUMERIC_HEADROOM_DIGITS + scale, MAX_PRECISION)
         scale = min(scale, precision)
         return Column(self.name, ColumnType.NUMERIC, precision=precision, scale=scale)
 
@@ -112,20 +128,48 @@ def _digits(number: Decimal | int) -> tuple[int, int]:
     return before, after
 
 
+# ISO 8601 as exports write it: a date, then optionally "T" or a space, a time, a fraction
+# and "Z" or an offset. Each shape names the dateFormat that reads it.
+_ISO_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:(?P<sep>[T ])[0-9]{2}:[0-9]{2}:[0-9]{2}(?P<fraction>\.[0-9]{1,9})?"
+    r"(?P<zone>Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+
+
 class _DateKinds:
-    """Tells date and timestamp strings (default formats, real calendar days) from text."""
+    """Tells ISO 8601 date and timestamp strings (real calendar days) from text, and
+    which dateFormat reads each."""
 
     def __init__(self) -> None:
-        self._is_date = compile_format(DEFAULT_DATE_FORMAT).matches
-        self._is_timestamp = compile_format(DEFAULT_TIMESTAMP_FORMAT).matches
+        self._formats: dict[str, DateFormat] = {}
 
-    def of(self, text: str) -> _Kind:
-        # Cheap length gates first: most text is neither 10 nor 19 characters long.
-        if len(text) == 10 and self._is_date(text):
-            return _Kind.DATE
-        if len(text) == 19 and self._is_timestamp(text):
-            return _Kind.TIMESTAMP
-        return _Kind.TEXT
+    def of(self, text: str, evidence: _ColumnEvidence) -> _Kind:
+        # A cheap gate first: most text is not 10 to 35 characters starting with a digit.
+        if not 10 <= len(text) <= 35 or not text[0].isdigit():
+            return _Kind.TEXT
+        shape = _ISO_DATE_TIME.fullmatch(text)
+        if shape is None:
+            return _Kind.TEXT
+        if shape["sep"] is None:
+            kind, date_format = _Kind.DATE, DEFAULT_DATE_FORMAT
+        else:
+            kind = _Kind.TIMESTAMP
+            date_format = (
+                "YYYY-MM-DD"
+                + ('"T"' if shape["sep"] == "T" else " ")
+                + "HH24:MI:SS"
+                + (".FF" if shape["fraction"] else "")
+                + {None: "", "Z": '"Z"'}.get(shape["zone"], "TZH:TZM")
+            )
+        compiled = self._formats.get(date_format)
+        if compiled is None:
+            compiled = self._formats[date_format] = compile_format(date_format)
+        if not compiled.matches(text):  # 2024-02-30, 25:00:00...
+            return _Kind.TEXT
+        default = DEFAULT_DATE_FORMAT if kind is _Kind.DATE else DEFAULT_TIMESTAMP_FORMAT
+        evidence.date_formats.add(None if date_format == default else date_format)
+        return kind
 
 
 def _json_kind(value: Any, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
@@ -139,7 +183,7 @@ def _json_kind(value: Any, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kin
     if isinstance(value, Decimal):
         return _big_number_kind(value, evidence)
     if isinstance(value, str):
-        return dates.of(value)
+        return dates.of(value, evidence)
     return _Kind.JSON_ONLY
 
 
@@ -155,7 +199,7 @@ def _big_number_kind(number: Decimal | int, evidence: _ColumnEvidence) -> _Kind:
 
 def _csv_kind(text: str, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
     if len(text) > MAX_PRECISION + 2:  # sign and point: longer is no number a column holds
-        return dates.of(text)
+        return dates.of(text, evidence)
     if _CSV_INTEGER.fullmatch(text):
         number = int(text)
         evidence.add_number(number)
@@ -165,22 +209,29 @@ def _csv_kind(text: str, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
         return _Kind.NUMBER
     if text.lower() in _CSV_BOOLEANS:
         return _Kind.BOOLEAN
-    return dates.of(text)
+    return dates.of(text, evidence)
 
 
 def infer_columns(
-    path: Path, *, sample_records: int = DEFAULT_SAMPLE_RECORDS, input_format: str | None = None
+    path: Path,
+    *,
+    sample_records: int | None = DEFAULT_SAMPLE_RECORDS,
+    input_format: str | None = None,
+    csv_dialect: CsvDialect = DEFAULT_DIALECT,
+    recursive: bool = False,
 ) -> list[Column]:
     """Propose columns from the first ``sample_records`` records of ``path`` (a file, or a
-    directory read in name order). Raises InputError for unreadable or empty input and for
-    keys that cannot be column names."""
-    inputs = discover_inputs([str(path)], input_format)
+    directory read in name order), or from all of them when ``sample_records`` is None.
+    CSV inputs are read as ``csv_dialect`` says. Raises InputError for unreadable or empty
+    input and for keys that cannot be column names."""
+    inputs = discover_inputs([str(path)], input_format, recursive=recursive)
     if inputs[0].format == "parquet":
         return _parquet_columns(inputs[0])
     evidence: dict[str, _ColumnEvidence] = {}
     dates = _DateKinds()
     sampled = 0
-    for record, from_json in _sample(inputs, max(1, sample_records)):
+    limit = None if sample_records is None else max(1, sample_records)
+    for record, from_json in _sample(inputs, limit, csv_dialect):
         sampled += 1
         for name, value in record.items():
             column = evidence.get(name)
@@ -202,14 +253,17 @@ def infer_columns(
     return [column.column() for column in evidence.values()]
 
 
-def _sample(inputs: list[InputFile], limit: int) -> Iterator[tuple[dict[str, Any], bool]]:
-    """The first ``limit`` records as dicts (CSV rows by header); JSON values that are not
-    objects, or not JSON, are skipped: a load would reject them anyway."""
+def _sample(
+    inputs: list[InputFile], limit: int | None, csv_dialect: CsvDialect
+) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The first ``limit`` records (None: all) as dicts (CSV rows by header); JSON values
+    that are not objects, or not JSON, are skipped: a load would reject them anyway."""
     taken = 0
+    chunk_records = 2000 if limit is None else min(limit, 2000)
     for input_file in inputs:
-        for chunk in read_chunks(input_file, chunk_records=min(limit, 2000)):
+        for chunk in read_chunks(input_file, chunk_records=chunk_records, csv_dialect=csv_dialect):
             for item in chunk.items:
-                if taken >= limit:
+                if limit is not None and taken >= limit:
                     return
                 if chunk.kind is ChunkKind.CSV_ROWS:
                     header = chunk.header or []
@@ -223,7 +277,7 @@ def _sample(inputs: list[InputFile], limit: int) -> Iterator[tuple[dict[str, Any
                 if isinstance(value, dict):
                     yield value, True
                     taken += 1
-            if taken >= limit:
+            if limit is not None and taken >= limit:
                 return
 
 

@@ -267,6 +267,7 @@ class LoadRun:
         stats.batches_planned = handover.batches_planned
         stats.batches_skipped = handover.batches_skipped
         stats.records_skipped = handover.records_skipped
+        stats.files_read = handover.files_read
         for work in handover.works:
             await batches.send(work)  # waits for room: backpressure on the reading thread
         if handover.loose_rejects:

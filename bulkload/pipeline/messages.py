@@ -34,6 +34,8 @@ class ReadReject:
     reason: str
     record: bytes | None = None  # the original bytes (JSON Lines, JSON array)
     value: Any = NO_VALUE  # or an already parsed record (CSV row, Parquet row)
+    csv_row: dict[str, str] | None = None  # a CSV row as read, when value is its typed record
+    csv_header: list[str] | None = None  # names the fields of a raw CSV row in record
 
 
 @dataclass(slots=True)

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import Any
 
+import msgspec
+import orjson
+
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
@@ -33,6 +36,7 @@ from bulkload.pipeline.messages import ReadingEnd, ReadReject, RecordTag, Work
 from bulkload.pipeline.readers import Chunk, ChunkKind, InputFile, read_chunks
 
 log = logging.getLogger("bulkload")
+_SENT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 @dataclass(slots=True)
@@ -47,6 +51,7 @@ class Handover:
     batches_planned: int = 0
     batches_skipped: int = 0
     records_skipped: int = 0
+    files_read: int = 0
     # rejects of no batch: after the last one, or read just before the reject limit stopped us
     loose_rejects: list[ReadReject] = field(default_factory=list)
     end: ReadingEnd | None = None  # set on the last handover, once every input is read
@@ -114,6 +119,7 @@ class Producer:
         self._rejected_read = 0  # refused while reading this run (for --max-bad-records)
         self._chunk_consumed = 0  # records of the current chunk taken so far, when it matters
         self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
+        self._field_encoders: dict[str, Callable[[list[str]], bytes]] = {}
         self._out = Handover()
         if plan is not None:
             self._out.records_read = self._out.records_skipped = plan.skipped_records
@@ -138,6 +144,7 @@ class Producer:
                 start=offset,
                 start_line=line,
                 buffer_bytes=self.config.read_buffer_bytes,
+                csv_dialect=self.config.csv_dialect,
             ):
                 self._check_stop()
                 self._take_chunk(file_index, input_file, chunk)
@@ -146,6 +153,7 @@ class Producer:
             self._file_read(input_file, self._out.records_read - records_before, offset == 0)
             bytes_before += input_file.size_bytes or 0
             self._out.bytes_read = bytes_before
+            self._out.files_read += 1
         last = self._batcher.flush()
         if last is not None:
             self._seal(last)
@@ -174,6 +182,7 @@ class Producer:
             batches_planned=out.batches_planned,
             batches_skipped=out.batches_skipped,
             records_skipped=out.records_skipped,
+            files_read=out.files_read,
         )
         self._hand_over(out)
 
@@ -187,7 +196,15 @@ class Producer:
         source = input_file.display_name
         for taken, problem in enumerate(chunk.problems, start=1):
             self._chunk_consumed = taken
-            self._reject(ReadReject(source, problem.line, problem.reason, record=problem.raw))
+            self._reject(
+                ReadReject(
+                    source,
+                    problem.line,
+                    problem.reason,
+                    record=problem.raw,
+                    csv_header=chunk.header,
+                )
+            )
         items = chunk.items
         outcomes: Iterable[bytes | RecordInvalid]
         if chunk.kind is ChunkKind.RAW_JSON:
@@ -223,14 +240,35 @@ class Producer:
                         f"most {config.max_batch_bytes:,} bytes"
                     )
                 if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(header):
-                    item = dict(zip(header, item, strict=True))  # name the fields
-                if chunk.kind is ChunkKind.RAW_JSON or isinstance(item, bytes | bytearray):
+                    row = dict(zip(header, item, strict=True))  # name the fields
+                    typed = self._typed_csv_record(header, item)
+                    reject = ReadReject(source, item_line, reason, value=typed, csv_row=row)
+                elif chunk.kind is ChunkKind.RAW_JSON or isinstance(item, bytes | bytearray):
                     reject = ReadReject(source, item_line, reason, record=bytes(item))
                 else:
                     reject = ReadReject(source, item_line, reason, value=item)
                 self._chunk_consumed = taken
                 self._reject(reject)
         self._out.records_read += len(chunk.items) + len(chunk.problems)
+
+    def _typed_csv_record(self, header: Sequence[str], row: list[str]) -> dict[str, Any]:
+        """A rejected CSV row as it would have been sent: each field that converts to its
+        column's type as that value, each other as its text (so that a replay of the
+        rejects file, once the table or the record is fixed, loads what was meant)."""
+        record: dict[str, Any] = {}
+        for name, text in zip(header, row, strict=True):
+            if not text:
+                continue  # NULL: not sent
+            try:
+                encode = self._field_encoders.get(name)
+                if encode is None:
+                    encode = self._field_encoders[name] = self.validator.csv_encoder([name])
+                for column, value in _SENT_FIELDS.decode(encode([text])).items():
+                    # as encoded: a numeric keeps every digit (no float on the way)
+                    record[column] = orjson.Fragment(bytes(value))
+            except (RecordInvalid, InputError):
+                record[name] = text
+        return record
 
     def _reject(self, reject: ReadReject) -> None:
         self._span.append(reject)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,11 +102,15 @@ class RejectsFile:
         reason: str,
         record: bytes | None = None,
         value: Any = _MISSING,
+        row: Any = _MISSING,
+        csv_header: list[str] | None = None,
     ) -> bool:
         """List one rejected record; False when (source, line) is already listed.
 
-        ``record`` is the original bytes (JSON Lines, JSON array); ``value`` an already
-        parsed record (CSV, Parquet). Give at most one.
+        ``record`` is the original bytes (JSON Lines, JSON array, an undecodable CSV row);
+        ``value`` an already parsed record (CSV, Parquet). Give at most one. ``row`` is a
+        CSV row as read (field -> text) when ``value`` is its typed record; ``csv_header``
+        names the fields of a raw CSV ``record``, so that a replay can load it.
         """
         key = (source, line)
         if key in self._seen:
@@ -113,10 +118,14 @@ class RejectsFile:
         entry: dict[str, Any] = {"source": source, "line": line, "reason": reason}
         if record is not None:
             entry.update(_embed_bytes(record))
+            if csv_header is not None and entry.get("raw"):
+                entry["csv_header"] = csv_header
         elif value is not _MISSING:
             entry.update(_embed_value(value))
         else:
             entry["record"] = None
+        if row is not _MISSING:
+            entry.update({"row": _embed_value(row)["record"]})
         self._write(orjson.dumps(entry, option=_DUMPS_OPTIONS) + b"\n")
         self._seen.add(key)
         self._count += 1
@@ -198,7 +207,11 @@ def _embed_bytes(record: bytes) -> dict[str, Any]:
     try:
         parsed = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return _embed_raw(record.decode("utf-8", errors="replace"))
+        try:
+            return _embed_raw(record.decode("utf-8"))
+        except UnicodeDecodeError:
+            # Keep every original byte (a replay with --encoding decodes them).
+            return {**_embed_raw(escape_bytes(bytes(record))), "escaped": True}
     if b"\n" in text or b"\r" in text:
         # Pretty-printed JSON would break the one-record-per-line layout: re-serialize.
         return {"record": parsed}
@@ -222,6 +235,25 @@ def _embed_raw(text: str) -> dict[str, Any]:
         "raw": True,
         "note": f"record truncated: first {MAX_RAW_RECORD_CHARS:,} of {len(text):,} characters",
     }
+
+
+def escape_bytes(data: bytes) -> str:
+    """Text for bytes that are not all UTF-8: valid UTF-8 as it is, any other byte as
+    ``\\xNN``, a backslash doubled, so that :func:`unescape_bytes` gives the bytes back."""
+    text = data.decode("utf-8", "surrogateescape").replace("\\", "\\\\")
+    return _SURROGATE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
+def unescape_bytes(text: str) -> bytes:
+    def byte(match: re.Match[str]) -> str:
+        escaped = match.group()
+        return "\\" if escaped == "\\\\" else chr(0xDC00 + int(escaped[2:], 16))
+
+    return _ESCAPE.sub(byte, text).encode("utf-8", "surrogateescape")
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_ESCAPE = re.compile(r"\\\\|\\x[0-9a-f]{2}")
 
 
 def _read_keys(file: BinaryIO) -> tuple[set[tuple[str, int]], int, int]:

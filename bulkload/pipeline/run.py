@@ -20,13 +20,14 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 
 from bulkload.client.http import IngestResult, PeakClient
-from bulkload.config import ApiConfig, LoadConfig
+from bulkload.config import ApiConfig, CsvDialect, LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.errors import BulkloadError, InternalError
 from bulkload.pipeline.backoff import RetryPolicy
@@ -37,7 +38,7 @@ from bulkload.pipeline.checkpoint import (
 )
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.loadrun import LoadRun
-from bulkload.pipeline.readers import InputFile, discover_inputs, fingerprint
+from bulkload.pipeline.readers import InputFile, discover, fingerprint
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.stopping import LoadControl, stop_on_signals
 from bulkload.pipeline.summary import LoadSummary
@@ -66,6 +67,13 @@ def _checkpoint_identity(
             "max_batch_bytes": config.max_batch_bytes,
             "ignore_unknown_columns": config.ignore_unknown_columns,
             "input_format": config.input_format,
+            # named only when used, so older checkpoints still match loads without them
+            **({"recursive": True} if config.recursive else {}),
+            **(
+                {"csv_dialect": asdict(config.csv_dialect)}
+                if config.csv_dialect != CsvDialect()
+                else {}
+            ),
         },
         "inputs": [{"name": f.display_name, **fingerprint(f)} for f in inputs],
     }
@@ -108,7 +116,11 @@ async def load(
 
     async def attempt() -> LoadSummary:
         nonlocal inputs, run, secrets
-        inputs = discover_inputs(path_names, config.input_format)
+        discovery = discover(path_names, config.input_format, recursive=config.recursive)
+        inputs = discovery.inputs
+        skipped_warning = discovery.skipped_warning()
+        if skipped_warning is not None:
+            log.warning("%s", skipped_warning)
         resumable = all(f.path is not None for f in inputs)
         if not resumable and config.checkpoint_path is None:
             log.warning("reading stdin: this load cannot be resumed")

@@ -41,6 +41,7 @@ class LoadStats:
     throttled: int = 0
     bytes_read: int = 0
     bytes_total: int | None = None
+    files_read: int = 0  # inputs read to their end in this run
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
 
@@ -113,6 +114,7 @@ class LoadSummary:
     bytes_total: int | None = None  # of the inputs (None: not known, e.g. standard input)
     input_fully_read: bool = False
     error: str | None = None  # why the run failed, if it did
+    files_read: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -227,6 +229,7 @@ class LoadSummary:
             bytes_total=stats.bytes_total,
             input_fully_read=input_fully_read,
             error=error,
+            files_read=stats.files_read,
         )
 
     @property
@@ -254,7 +257,8 @@ class LoadSummary:
         lines = []
         verb = "would ingest" if self.dry_run else "ingested"
         lines.append(
-            f"table {self.table}: {self.records_read:,} records read, "
+            f"table {self.table}: {self.records_read:,} records read from "
+            f"{self.files_read:,} file{'' if self.files_read == 1 else 's'}, "
             f"{self.records_ingested:,} {verb}, {self.records_rejected:,} rejected, "
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from bulkload.config import CsvDialect
 from bulkload.errors import InputError
 from bulkload.pipeline.readers.chunks import (
     DEFAULT_CHUNK_RECORDS,
@@ -37,19 +38,23 @@ from bulkload.pipeline.readers.chunks import (
     ChunkKind,
     ReaderProblem,
 )
-from bulkload.pipeline.readers.csv import read_csv
+from bulkload.pipeline.readers.csv import DEFAULT_DIALECT, open_csv_source, read_csv
 from bulkload.pipeline.readers.discovery import (
     EXTENSIONS_HELP,
     FORMATS,
     Compression,
+    Discovery,
     Format,
     InputFile,
+    SkippedEntry,
+    discover,
     discover_inputs,
     parquet_available,
 )
 from bulkload.pipeline.readers.jsonarray import read_json_array
 from bulkload.pipeline.readers.jsonl import read_jsonl
 from bulkload.pipeline.readers.parquet import read_parquet
+from bulkload.pipeline.readers.replay import read_rejects
 from bulkload.pipeline.readers.source import DEFAULT_BUFFER_BYTES, Source, fingerprint
 
 __all__ = [
@@ -62,9 +67,12 @@ __all__ = [
     "Chunk",
     "ChunkKind",
     "Compression",
+    "Discovery",
     "Format",
     "InputFile",
     "ReaderProblem",
+    "SkippedEntry",
+    "discover",
     "discover_inputs",
     "fingerprint",
     "parquet_available",
@@ -80,13 +88,15 @@ def read_chunks(
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    csv_dialect: CsvDialect = DEFAULT_DIALECT,
 ) -> Iterator[Chunk]:
     """The records after position ``start``, in chunks of at most ``chunk_records``.
 
     ``start == Chunk.ends[i]`` resumes after record i; ``start_line`` may then carry
     ``Chunk.lines[i]``, which spares JSONL a pass over the prefix (other formats count
     lines themselves; see the module docstring). Records longer than ``max_record_bytes``
-    become problems without being held in memory.
+    become problems without being held in memory. ``csv_dialect`` says how CSV inputs
+    (and the raw CSV rows of a rejects file) are written.
     """
     if start < 0:
         raise InputError(f"input {input_file.display_name}: resume position {start} is negative")
@@ -94,10 +104,18 @@ def read_chunks(
     if input_file.format == "parquet":
         yield from read_parquet(input_file, start, chunk_records)
         return
+    if input_file.format == "csv":
+        with open_csv_source(input_file, buffer_bytes, csv_dialect) as source:
+            yield from read_csv(
+                input_file, source, start, chunk_records, max_record_bytes, csv_dialect
+            )
+        return
     with Source(input_file, buffer_bytes) as source:
         if input_file.format == "jsonl":
             yield from read_jsonl(source, start, start_line, chunk_records, max_record_bytes)
-        elif input_file.format == "csv":
-            yield from read_csv(input_file, source, start, chunk_records, max_record_bytes)
+        elif input_file.format == "rejects":
+            yield from read_rejects(
+                source, start, start_line, chunk_records, max_record_bytes, csv_dialect
+            )
         else:
             yield from read_json_array(source, start, chunk_records, max_record_bytes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
+from bulkload.config import CsvDialect
 from bulkload.errors import InputError
 from bulkload.pipeline.readers.chunks import (
     Chunk,
@@ -22,6 +23,7 @@ from bulkload.pipeline.readers.source import Source
 # The csv module refuses fields over 128 KiB by default; a field up to a whole request body
 # is legitimate, and the limit still stops a stray quote from swallowing the rest of a file.
 CSV_FIELD_LIMIT_CHARS = 1_000_000
+DEFAULT_DIALECT = CsvDialect()
 
 
 class _CsvLineFeeder:
@@ -120,7 +122,9 @@ class _CsvLineFeeder:
         return b"\n".join(self.row_raw)
 
 
-def _read_csv_header(feeder: _CsvLineFeeder, reader: Iterator[list[str]]) -> list[str] | None:
+def _read_csv_header(
+    feeder: _CsvLineFeeder, reader: Iterator[list[str]], dialect: CsvDialect
+) -> list[str] | None:
     """The first non-blank row; None for an empty file."""
     try:
         while True:
@@ -128,10 +132,12 @@ def _read_csv_header(feeder: _CsvLineFeeder, reader: Iterator[list[str]]) -> lis
             row = next(reader)
             if feeder.row_has_bad_utf8:
                 raise InputError(
-                    f"input {feeder.source.name}: the CSV header is not valid UTF-8; "
-                    "save the file as UTF-8"
+                    f"input {feeder.source.name}: the CSV header is not valid "
+                    f"{_encoding_name(dialect)} ({_first_bad_byte(feeder.raw_row())}); "
+                    + _ENCODING_ADVICE
                 )
             if row:
+                _check_header_delimiter(feeder.source.name, row, dialect)
                 return row
     except StopIteration:
         return None
@@ -141,30 +147,111 @@ def _read_csv_header(feeder: _CsvLineFeeder, reader: Iterator[list[str]]) -> lis
         ) from None
 
 
+_ENCODING_ADVICE = "pass the file's encoding with --encoding NAME (e.g. cp1252, latin-1, utf-16)"
+# Delimiters other than the comma that exports use; seen inside a one-field header, they
+# mean the file was split on the wrong character.
+_OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def _check_header_delimiter(name: str, header: list[str], dialect: CsvDialect) -> None:
+    if len(header) != 1:
+        return
+    for char, shown in _OTHER_DELIMITERS.items():
+        if char != dialect.delimiter and char in header[0]:
+            raise InputError(
+                f"input {name}: the CSV header is one field {_clip(header[0])!r}: the file seems "
+                f"separated by {shown}, not {_shown_delimiter(dialect.delimiter)}; pass "
+                f"--delimiter {shown}"
+            )
+
+
+def _shown_delimiter(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _encoding_name(dialect: CsvDialect) -> str:
+    return "UTF-8" if dialect.encoding is None else dialect.encoding
+
+
+def _first_bad_byte(raw: bytes) -> str:
+    """Where a row stops being valid UTF-8, for the reason of its reject."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the row"
+    return "an undecodable byte"
+
+
+def _undecodable_reason(raw: bytes, dialect: CsvDialect) -> str:
+    if dialect.encoding is None:
+        return (
+            f"row is not valid UTF-8 ({_first_bad_byte(raw)}; kept as is in the rejects file): "
+            "if the file is in another encoding, load these rejects again with --encoding NAME "
+            "(e.g. cp1252 or latin-1)"
+        )
+    return f"row is not valid {dialect.encoding} ({_first_bad_byte(raw)}); check --encoding"
+
+
+def _csv_reader(feeder: _CsvLineFeeder, dialect: CsvDialect) -> Iterator[list[str]]:
+    if not dialect.quote_char:
+        return csv.reader(feeder, strict=True, delimiter=dialect.delimiter, quoting=csv.QUOTE_NONE)
+    return csv.reader(
+        feeder, strict=True, delimiter=dialect.delimiter, quotechar=dialect.quote_char
+    )
+
+
+def open_csv_source(input_file: InputFile, buffer_bytes: int, dialect: CsvDialect) -> Source:
+    """The input's bytes as UTF-8, transcoded when ``dialect`` names another encoding."""
+    source = Source(input_file, buffer_bytes)
+    if not dialect.decodes_utf8:
+        assert dialect.encoding is not None
+        source.transcode_to_utf8(dialect.encoding)
+    return source
+
+
 def read_csv(
-    input_file: InputFile, source: Source, start: int, chunk_records: int, limit: int
+    input_file: InputFile,
+    source: Source,
+    start: int,
+    chunk_records: int,
+    limit: int,
+    dialect: CsvDialect = DEFAULT_DIALECT,
 ) -> Iterator[Chunk]:
     if csv.field_size_limit() < CSV_FIELD_LIMIT_CHARS:
         csv.field_size_limit(CSV_FIELD_LIMIT_CHARS)
-    if start > 0 and input_file.path is not None:
+    header: list[str] | None
+    if not dialect.has_header:
+        assert dialect.column_names is not None
+        header = list(dialect.column_names)
+        line_breaks = source.skip_to(start, count_lines=True)
+        feeder = _CsvLineFeeder(
+            source, start if start > 0 else source.skip_bom(), line_breaks, limit
+        )
+        reader = _csv_reader(feeder, dialect)
+    elif start > 0 and input_file.path is not None:
         # Read the header on its own, then seek (or discard) straight to ``start``.
-        with Source(input_file, source.buffer_bytes) as header_source:
+        with open_csv_source(input_file, source.buffer_bytes, dialect) as header_source:
             header_feeder = _CsvLineFeeder(header_source, header_source.skip_bom(), 0, limit)
-            header = _read_csv_header(header_feeder, csv.reader(header_feeder, strict=True))
+            header = _read_csv_header(header_feeder, _csv_reader(header_feeder, dialect), dialect)
             header_end = header_feeder.offset
         if header is None or start < header_end:
             raise resume_mismatch(source.name, start, "is not past the CSV header")
         line_breaks = source.skip_to(start, count_lines=True)
         feeder = _CsvLineFeeder(source, start, line_breaks, limit)
-        reader = csv.reader(feeder, strict=True)
+        reader = _csv_reader(feeder, dialect)
     else:
         feeder = _CsvLineFeeder(source, source.skip_bom(), 0, limit)
-        reader = csv.reader(feeder, strict=True)
-        header = _read_csv_header(feeder, reader)
+        reader = _csv_reader(feeder, dialect)
+        header = _read_csv_header(feeder, reader, dialect)
         if header is None:
             return  # an empty file: nothing to load
         if start > 0:
             _skip_csv_lines(feeder, start)  # standard input cannot be reopened
+    null_markers = frozenset(dialect.null_markers)
     pending = Pending(ChunkKind.CSV_ROWS, chunk_records)
     pending.header = header
     items, lines, ends = pending.items, pending.lines, pending.ends
@@ -195,15 +282,14 @@ def read_csv(
         if not row:
             continue
         if feeder.row_has_bad_utf8:
+            raw = feeder.raw_row()
             pending.problems.append(
-                ReaderProblem(
-                    first_line,
-                    feeder.offset,
-                    "row is not valid UTF-8",
-                    feeder.raw_row(),
-                )
+                ReaderProblem(first_line, feeder.offset, _undecodable_reason(raw, dialect), raw)
             )
             continue
+        if null_markers:
+            # The empty field is NULL already; a marker becomes one.
+            row = ["" if field in null_markers else field for field in row]
         items.append(row)
         lines.append(first_line)
         ends.append(feeder.offset)

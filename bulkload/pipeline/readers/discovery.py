@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import orjson
+
 from bulkload.errors import InputError
 
-Format = Literal["jsonl", "csv", "json", "parquet"]
+Format = Literal["jsonl", "csv", "json", "parquet", "rejects"]
 Compression = Literal["gzip", "zstd", "bz2"]
 
 FORMATS: tuple[Format, ...] = get_args(Format)
@@ -41,27 +43,66 @@ class InputFile:
     mtime_ns: int | None
 
 
-def discover_inputs(paths: Sequence[str], input_format: str | None = None) -> list[InputFile]:
-    """Resolve the command line's inputs: files, directories (supported files in name order,
-    not recursive) and ``-`` (standard input). A file reached twice is read once."""
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """A directory entry that is not read, and why (for the one warning that names them)."""
+
+    path: str
+    why: str  # e.g. "a directory: pass --recursive"
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    inputs: list[InputFile]
+    skipped: list[SkippedEntry]
+
+    def skipped_warning(self, shown: int = 10) -> str | None:
+        """One line naming the skipped entries (the first ``shown``), or None."""
+        if not self.skipped:
+            return None
+        names = "; ".join(f"{entry.path} ({entry.why})" for entry in self.skipped[:shown])
+        more = len(self.skipped) - shown
+        tail = f"; and {more} more" if more > 0 else ""
+        if any(entry.why == "unknown extension" for entry in self.skipped):
+            tail += f" (inputs are named {EXTENSIONS_HELP})"
+        count = len(self.skipped)
+        entries = "entry" if count == 1 else "entries"
+        return f"skipped {count} {entries} of input directories: {names}{tail}"
+
+
+def discover_inputs(
+    paths: Sequence[str], input_format: str | None = None, *, recursive: bool = False
+) -> list[InputFile]:
+    """The inputs of :func:`discover` (without the entries it skipped)."""
+    return discover(paths, input_format, recursive=recursive).inputs
+
+
+def discover(
+    paths: Sequence[str], input_format: str | None = None, *, recursive: bool = False
+) -> Discovery:
+    """Resolve the command line's inputs: files, directories (supported files in name order;
+    with ``recursive`` their subdirectories' too, in the same order) and ``-`` (standard
+    input). A file reached twice is read once. A ``.jsonl`` file that holds bulkload rejects
+    is read as format ``rejects`` (unless ``input_format`` says otherwise)."""
     if input_format is not None and input_format not in FORMATS:
         raise InputError(f"--format {input_format!r} is not one of {', '.join(FORMATS)}")
     if not paths:
         raise InputError("no input given: name files, directories, or - for standard input")
     chosen_format: Format | None = input_format  # narrowed by the check above
     inputs: list[InputFile] = []
+    skipped: list[SkippedEntry] = []
     seen: set[str] = set()
     for text in paths:
         if text == "-":
             candidates = [_stdin_input(chosen_format)]
         else:
-            candidates = _path_inputs(text, chosen_format)
+            candidates = _path_inputs(text, chosen_format, recursive, skipped)
         for candidate in candidates:
             identity = "-" if candidate.path is None else os.path.realpath(candidate.path)
             if identity not in seen:
                 seen.add(identity)
                 inputs.append(candidate)
-    return inputs
+    return Discovery(inputs, skipped)
 
 
 def _stdin_input(input_format: Format | None) -> InputFile:
@@ -78,7 +119,9 @@ def _stdin_input(input_format: Format | None) -> InputFile:
     )
 
 
-def _path_inputs(text: str, input_format: Format | None) -> list[InputFile]:
+def _path_inputs(
+    text: str, input_format: Format | None, recursive: bool, skipped: list[SkippedEntry]
+) -> list[InputFile]:
     path = Path(text)
     try:
         status = path.stat()
@@ -89,35 +132,69 @@ def _path_inputs(text: str, input_format: Format | None) -> list[InputFile]:
             f"input {text!r} cannot be read ({exc.strerror}); check the path"
         ) from None
     if stat.S_ISDIR(status.st_mode):
-        return _directory_inputs(path, text, input_format)
+        inputs: list[InputFile] = []
+        _walk_directory(path, text, input_format, recursive, inputs, skipped, set())
+        if not inputs:
+            hint = "" if recursive else " (pass --recursive to read its subdirectories too)"
+            raise InputError(
+                f"input directory {text!r} has no input files; it needs files named "
+                f"{EXTENSIONS_HELP}{hint}"
+            )
+        return inputs
     return [_file_input(path, text, status, input_format, explicit=True)]
 
 
-def _directory_inputs(directory: Path, text: str, input_format: Format | None) -> list[InputFile]:
+def _walk_directory(
+    directory: Path,
+    text: str,
+    input_format: Format | None,
+    recursive: bool,
+    inputs: list[InputFile],
+    skipped: list[SkippedEntry],
+    visited: set[str],
+) -> None:
+    """The input files of ``directory`` in name order (subdirectories where their name
+    sorts), noting every entry skipped. Hidden entries (``.name``) are passed over
+    silently: they are tools' state, such as .bulkload/ or .DS_Store."""
+    visited.add(os.path.realpath(directory))
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError as exc:
         raise InputError(
             f"input directory {text!r} cannot be listed ({exc.strerror}); check its permissions"
         ) from None
-    inputs = []
     for entry in entries:
-        if entry.name.startswith(".") or _classify(entry.name)[0] is None:
+        if entry.name.startswith("."):
+            continue
+        shown = entry.path  # the display name, as before subdirectories were read
+        try:
+            is_dir = entry.is_dir()
+            is_file = entry.is_file()
+        except OSError:
+            is_dir = is_file = False
+        if is_dir:
+            if not recursive:
+                skipped.append(SkippedEntry(shown + "/", "a directory: pass --recursive"))
+            elif os.path.realpath(entry.path) in visited:
+                skipped.append(SkippedEntry(shown + "/", "a link back to a directory read"))
+            else:
+                _walk_directory(
+                    Path(entry.path), shown, input_format, recursive, inputs, skipped, visited
+                )
+            continue
+        if not is_file:
+            why = "an unreadable link" if entry.is_symlink() else "not a regular file"
+            skipped.append(SkippedEntry(shown, why))
+            continue
+        if _classify(entry.name)[0] is None:
+            skipped.append(SkippedEntry(shown, "unknown extension"))
             continue
         try:
-            if not entry.is_file():
-                continue
             status = entry.stat()
         except OSError:
+            skipped.append(SkippedEntry(shown, "an unreadable link"))
             continue
-        inputs.append(
-            _file_input(Path(entry.path), entry.path, status, input_format, explicit=False)
-        )
-    if not inputs:
-        raise InputError(
-            f"input directory {text!r} has no input files; it needs files named {EXTENSIONS_HELP}"
-        )
-    return inputs
+        inputs.append(_file_input(Path(entry.path), shown, status, input_format, explicit=False))
 
 
 def _classify(name: str) -> tuple[Format | None, Compression | None]:
@@ -140,6 +217,8 @@ def _file_input(
 ) -> InputFile:
     named_format, compression = _classify(path.name)
     file_format = input_format or named_format
+    if input_format is None and named_format == "jsonl" and compression is None:
+        file_format = "rejects" if holds_rejects(path) else "jsonl"
     if file_format is None:
         raise InputError(
             f"input {text!r} has an unknown extension; name it {EXTENSIONS_HELP}, or pass --format"
@@ -168,6 +247,35 @@ def _file_input(
         compression=compression,
         size_bytes=status.st_size,
         mtime_ns=status.st_mtime_ns,
+    )
+
+
+# The keys every line of a bulkload rejects file has.
+REJECTS_KEYS = frozenset({"source", "line", "reason", "record"})
+_SNIFF_BYTES = 1 << 16
+
+
+def holds_rejects(path: Path) -> bool:
+    """Whether the file's first line is a bulkload reject: an object with a source name, a
+    line number, a reason and the record. Unreadable files say no (reading reports them)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    first_line = head.lstrip().split(b"\n", 1)[0]
+    if not first_line.startswith(b'{"source":'):  # how RejectsFile writes every line
+        return False
+    try:
+        entry = orjson.loads(first_line)
+    except orjson.JSONDecodeError:
+        return False
+    return (
+        isinstance(entry, dict)
+        and entry.keys() >= REJECTS_KEYS
+        and isinstance(entry["source"], str)
+        and type(entry["line"]) is int
+        and isinstance(entry["reason"], str)
     )
 
 

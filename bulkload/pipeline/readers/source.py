@@ -4,6 +4,7 @@ standard input), and the fingerprint that binds a checkpoint to it."""
 from __future__ import annotations
 
 import bz2
+import codecs
 import hashlib
 import os
 import sys
@@ -140,6 +141,32 @@ class Source:
         else:
             stream = bz2.BZ2File(raw)
         self._read = stream.read
+
+    def transcode_to_utf8(self, encoding: str) -> None:
+        """From now on, read() gives the stream decoded from ``encoding`` as UTF-8 bytes.
+
+        Positions then count transcoded bytes (still a pure function of the file), so the
+        stream is no longer seekable. Bytes the codec cannot decode come out as they were:
+        not valid UTF-8, so the reader rejects the record that holds them.
+        """
+        decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        read_encoded = self._read
+        name = self.name
+
+        def read_transcoded(size: int) -> bytes:
+            while True:
+                block = read_encoded(size)
+                try:
+                    text = decoder.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"input {name} is not valid {encoding} ({exc.reason}); check --encoding"
+                    ) from None
+                if text or not block:
+                    return text.encode("utf-8", "surrogateescape")
+
+        self._read = read_transcoded
+        self.seekable = False
 
     def close(self) -> None:
         if self._raw is not None:
