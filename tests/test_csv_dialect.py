@@ -40,13 +40,13 @@ def rejects(tmp_path: Path) -> list[dict[str, Any]]:
 async def test_semicolon_and_tab_delimiters(emulator: Any, tmp_path: Path) -> None:
     semicolons = tmp_path / "semi.csv"
     semicolons.write_text('id;note\n1;"a;b"\n2;plain\n')
-    code, out, err = await run_cli(
+    code, _out, err = await run_cli(
         load_args(emulator, KEY, semicolons, *state(tmp_path), "--delimiter", ";")
     )
     assert code == 0, err
     tabs = tmp_path / "tabs.csv"
     tabs.write_text("id\tnote\n3\twith, comma\n")
-    code, out, err = await run_cli(
+    code, _out, err = await run_cli(
         load_args(
             emulator, KEY, tabs, "--delimiter", "tab", "--checkpoint", str(tmp_path / "cp2.jsonl")
         )
@@ -60,7 +60,7 @@ async def test_a_one_field_header_with_a_semicolon_suggests_the_delimiter(
 ) -> None:
     data = tmp_path / "semi.csv"
     data.write_text("id;note\n1;x\n")
-    code, out, err = await run_cli(load_args(emulator, KEY, data, *state(tmp_path)))
+    code, _out, err = await run_cli(load_args(emulator, KEY, data, *state(tmp_path)))
     assert code == 2
     [line] = [line for line in err.splitlines() if line.startswith("bulkload: error")]
     assert "one field 'id;note'" in line and "--delimiter ';'" in line

@@ -10,7 +10,7 @@ import pytest
 
 from bulkload.contract.schema import Column, ColumnType, TableSchema
 from bulkload.errors import InputError
-from bulkload.pipeline.infer import infer_columns
+from bulkload.pipeline.infer import NUMERIC_HEADROOM_DIGITS, infer_columns
 
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:
@@ -52,17 +52,22 @@ def test_numeric_precision_and_scale_from_digits_as_written(tmp_path: Path) -> N
     path.write_text('{"amount": 12.50}\n{"amount": 1234}\n{"amount": -0.125}\n{"small": 0.5}\n')
     columns = {c.name: c for c in infer_columns(path)}
     amount = columns["amount"]
-    # 4 digits before the point (1234) + 3 after (0.125)
-    assert (amount.type, amount.precision, amount.scale) == (ColumnType.NUMERIC, 7, 3)
+    # 4 digits before the point (1234) + 3 after (0.125), plus the headroom
+    headroom = NUMERIC_HEADROOM_DIGITS
+    assert (amount.type, amount.precision, amount.scale) == (ColumnType.NUMERIC, 7 + headroom, 3)
     small = columns["small"]
-    assert (small.type, small.precision, small.scale) == (ColumnType.NUMERIC, 1, 1)
+    assert (small.type, small.precision, small.scale) == (ColumnType.NUMERIC, 1 + headroom, 1)
 
 
 def test_integer_outside_int64_becomes_numeric(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     path.write_text('{"n": 9223372036854775808}\n{"n": 1}\n')
     [column] = infer_columns(path)
-    assert (column.type, column.precision, column.scale) == (ColumnType.NUMERIC, 19, 0)
+    assert (column.type, column.precision, column.scale) == (
+        ColumnType.NUMERIC,
+        19 + NUMERIC_HEADROOM_DIGITS,
+        0,
+    )
 
 
 def test_numeric_precision_is_capped_at_38(tmp_path: Path) -> None:
@@ -103,7 +108,10 @@ def test_csv_types_from_text(tmp_path: Path) -> None:
         "note": ColumnType.STRING,  # never JSON from CSV
         "blank": ColumnType.STRING,
     }
-    assert (columns["amount"].precision, columns["amount"].scale) == (6, 3)
+    assert (columns["amount"].precision, columns["amount"].scale) == (
+        6 + NUMERIC_HEADROOM_DIGITS,
+        3,
+    )
 
 
 def test_csv_mixed_values_are_strings(tmp_path: Path) -> None:
@@ -128,7 +136,7 @@ def test_json_array_file_and_non_objects_skipped(tmp_path: Path) -> None:
     assert (column.name, column.type, column.precision, column.scale) == (
         "k",
         ColumnType.NUMERIC,
-        2,
+        2 + NUMERIC_HEADROOM_DIGITS,
         1,
     )
 

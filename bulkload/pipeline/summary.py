@@ -256,9 +256,13 @@ class LoadSummary:
         """The human summary printed at the end of a run."""
         lines = []
         verb = "would ingest" if self.dry_run else "ingested"
+        files = (
+            f" from {self.files_read:,} file{'' if self.files_read == 1 else 's'}"
+            if self.files_read
+            else ""
+        )
         lines.append(
-            f"table {self.table}: {self.records_read:,} records read from "
-            f"{self.files_read:,} file{'' if self.files_read == 1 else 's'}, "
+            f"table {self.table}: {self.records_read:,} records read{files}, "
             f"{self.records_ingested:,} {verb}, {self.records_rejected:,} rejected, "
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )
