@@ -14,9 +14,9 @@ import pytest
 from loadkit import events_emulator, landed_ids, load_args, run_cli
 
 from bulkload.client.http import PeakClient
-from bulkload.config import ApiConfig, Secret
+from bulkload.config import ApiConfig, CsvDialect, Secret
 from bulkload.contract.schema import TableSchema
-from bulkload.pipeline.readers import discover_inputs
+from bulkload.pipeline.readers import discover_inputs, read_chunks
 
 KEY = "replay-test-key"
 ORDERS = TableSchema.from_json(
@@ -83,7 +83,12 @@ async def test_a_fixed_rejects_file_replays_with_its_own_checkpoint_and_rejects(
     assert ids == [300, 301]
     assert first_rejects.read_bytes() == before  # the replay wrote its own rejects file
     [again] = entries(tmp_path / "replay.rejects.jsonl")
-    assert again["source"] == str(first_rejects) and again["line"] == 2
+    [line_of_302] = [
+        number
+        for number, entry in enumerate(entries(first_rejects), start=1)
+        if entry["record"]["order_id"] == 302
+    ]
+    assert again["source"] == str(first_rejects) and again["line"] == line_of_302
     assert again["record"]["order_id"] == 302
     # its own checkpoint: a rerun of the replay sends nothing again
     code, out, err = await run_cli(replay)
@@ -131,3 +136,21 @@ def test_a_jsonl_file_that_is_not_rejects_stays_jsonl(tmp_path: Path) -> None:
     assert input_file.format == "jsonl"
     [as_told] = discover_inputs([str(tmp_path / "d.jsonl")], "jsonl")
     assert as_told.format == "jsonl"
+
+
+def test_only_bytes_that_were_not_utf8_are_decoded_with_encoding(tmp_path: Path) -> None:
+    rejects = tmp_path / "r.jsonl"
+    rejects.write_bytes(
+        orjson.dumps({"source": "a.jsonl", "line": 1, "reason": "not JSON",
+                      "record": "café, not JSON", "raw": True}) + b"\n"
+        + orjson.dumps({"source": "a.jsonl", "line": 2, "reason": "not UTF-8",
+                        "record": '{"note": "Jos\\xe9"}', "raw": True, "escaped": True}) + b"\n"
+    )  # fmt: skip
+    [input_file] = discover_inputs([str(rejects)])
+    assert input_file.format == "rejects"
+    items = [
+        item
+        for chunk in read_chunks(input_file, csv_dialect=CsvDialect(encoding="latin-1"))
+        for item in chunk.items
+    ]
+    assert items == ["café, not JSON".encode(), '{"note": "José"}'.encode()]

@@ -4,9 +4,10 @@ A rejects line is ``{"source", "line", "reason", "record", ...}`` (see pipeline/
 Its ``record`` is loaded as it stands: the JSON object (a CSV reject's typed record) goes to
 the validator like a JSON Lines record, so a user who fixed the table or the rejects file
 loads exactly those records again. A line holding only a raw CSV row (one that could not
-be decoded) carries the CSV header, and its bytes are decoded with ``--encoding`` and split
-with ``--delimiter``/``--quote`` this time: the way to load rows of a file whose encoding
-was not given the first time, without loading the rest of it twice.
+be decoded) carries the CSV header; bytes that were not UTF-8 are decoded with
+``--encoding`` this time, and the row is split with ``--delimiter``/``--quote``: the way to
+load the rows of a file whose encoding was not given the first time, without loading the
+rest of it twice.
 
 Positions and lines are the rejects file's own (it is JSON Lines), so a replay has its own
 checkpoint and its own rejects file, whose lines name the rejects file and its line.
@@ -66,21 +67,24 @@ class _Converter:
         if not entry.raw:
             return ChunkKind.RAW_JSON, None, record
         text = _TEXT.decode(record)
-        data = unescape_bytes(text) if entry.escaped else text.encode("utf-8")
-        if entry.csv_header is None:
-            if self.encoding != "utf-8":
-                try:
-                    data = data.decode(self.encoding).encode("utf-8")
-                except UnicodeDecodeError as exc:
-                    return f"record is not valid {self.encoding} ({exc.reason}); check --encoding"
-            return ChunkKind.RAW_JSON, None, data
-        try:
-            decoded = data.decode(self.encoding)
-        except UnicodeDecodeError as exc:
-            return (
-                f"row is not valid {self.encoding} (byte 0x{data[exc.start]:02x} at byte "
-                f"{exc.start + 1}): pass its encoding with --encoding NAME (e.g. cp1252 or latin-1)"
-            )
+        if not entry.escaped:
+            # It was valid UTF-8 (decoded with any --encoding already when it was read).
+            if entry.csv_header is None:
+                return ChunkKind.RAW_JSON, None, text.encode("utf-8")
+            decoded = text
+        else:
+            # Bytes that were not UTF-8: what --encoding (this time) says they are.
+            data = unescape_bytes(text)
+            try:
+                decoded = data.decode(self.encoding)
+            except UnicodeDecodeError as exc:
+                return (
+                    f"record is not valid {self.encoding} (byte 0x{data[exc.start]:02x} at "
+                    f"byte {exc.start + 1}): pass its encoding with --encoding NAME (e.g. "
+                    "cp1252 or latin-1)"
+                )
+            if entry.csv_header is None:
+                return ChunkKind.RAW_JSON, None, decoded.encode("utf-8")
         rows = [row for row in self._csv_rows(decoded) if row]
         if len(rows) != 1:
             return f"the raw CSV row holds {len(rows)} rows with this --delimiter and --quote"
