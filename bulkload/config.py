@@ -19,6 +19,7 @@ from bulkload.contract.schema import (
     MAX_CONCURRENT_REQUESTS,
     MAX_RECORDS_PER_REQUEST,
 )
+from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST
 from bulkload.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://ingestion.peak.ai"
@@ -275,9 +276,10 @@ class LoadConfig:
     queue_batches: int = 64
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_batch_records <= MAX_RECORDS_PER_REQUEST:
+        if not 1 <= self.max_batch_records <= V2_MAX_RECORDS_PER_REQUEST:
             raise ConfigError(
-                f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST}, got {self.max_batch_records}"
+                f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST} "
+                f"(1-{V2_MAX_RECORDS_PER_REQUEST} for a Peak v2 object), got {self.max_batch_records}"
             )
         if not 3 <= self.max_batch_bytes <= MAX_BODY_BYTES:
             raise ConfigError(

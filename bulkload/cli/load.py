@@ -32,6 +32,7 @@ from bulkload.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REJECTS,
+    EXIT_USAGE,
     BulkloadError,
     InternalError,
     exit_code_for_signal,
@@ -84,6 +85,25 @@ def _show_library_logs() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @api_options
 @click.option(
+    "--solution",
+    default=None,
+    metavar="S",
+    help="Peak v2: TABLE is an object of solution S (see `bulkload objects list --solution S`).",
+)
+@click.option(
+    "--operation",
+    type=click.Choice(["upsert", "append"], case_sensitive=False),
+    default=None,
+    help="Peak v2: UPSERT by primary key or APPEND (default: upsert when the object has a "
+    "primary key, else append).",
+)
+@click.option(
+    "--validate-only",
+    is_flag=True,
+    help="Peak v2: send every batch as a dry run: the server validates every row and writes "
+    "nothing; failed rows go to the rejects file.",
+)
+@click.option(
     "--format",
     "input_format",
     type=click.Choice(["jsonl", "csv", "json", "parquet", "rejects"]),
@@ -100,7 +120,7 @@ def _show_library_logs() -> None:
     type=int,
     default=500,
     show_default=True,
-    help="Records per request (at most 500).",
+    help="Records per request (at most 500; up to 2000 for a Peak v2 object).",
 )
 @click.option(
     "--max-bytes",
@@ -122,7 +142,7 @@ def _show_library_logs() -> None:
     "rate_limit_per_s",
     type=float,
     default=None,
-    help="At most this many requests per second.",
+    help="At most this many requests per second (default: none; 50 for Peak v2, paced evenly).",
 )
 @click.option(
     "--request-timeout",
@@ -181,10 +201,18 @@ def load_command(
     insecure: bool,
     request_timeout_s: float,
     no_progress: bool,
+    solution: str | None,
+    operation: str | None,
+    validate_only: bool,
     **options: object,
 ) -> None:
-    """Load every valid record of PATH... (files, directories, or - for stdin) into TABLE."""
+    """Load every valid record of PATH... (files, directories, or - for stdin) into TABLE.
+
+    With --solution S, TABLE is an object of the Peak v2 solution S.
+    """
+    from bulkload.contract.v2schema import Operation
     from bulkload.pipeline.run import load
+    from bulkload.pipeline.v2target import V2Target
 
     started = time.monotonic()
     summary_json_path = options.get("summary_json_path")
@@ -205,6 +233,23 @@ def load_command(
         )
         fail(message, exit_code)
 
+    v2: V2Target | None = None
+    if solution is not None:
+        if validate_only and options.get("dry_run"):
+            fail_before_start(
+                "give --dry-run (read and check locally, send nothing) or --validate-only (the "
+                "server checks every row and writes nothing), not both",
+                EXIT_USAGE,
+            )
+        v2 = V2Target(
+            solution=solution,
+            operation=Operation.parse(operation) if operation is not None else None,
+            validate_only=validate_only,
+        )
+    elif operation is not None or validate_only:
+        fail_before_start(
+            "--operation and --validate-only are for Peak v2 objects: add --solution S", EXIT_USAGE
+        )
     try:
         api = api_config_from_options(
             base_url, api_key, insecure, request_timeout_s=request_timeout_s
@@ -222,7 +267,13 @@ def load_command(
 
     async def main() -> LoadSummary:
         return await load(
-            table, list(paths), api=api, config=config, control=control, handle_signals=True
+            table,
+            list(paths),
+            api=api,
+            config=config,
+            control=control,
+            handle_signals=True,
+            v2=v2,
         )
 
     try:

@@ -126,12 +126,27 @@ class Committer:
                 record=batch.records[index],
             )
             stats.count_reject(reason)
+        if outcome.unattributed:
+            # Failures naming no row (Peak v2): listed with the server's text and the lines
+            # the request held, counted as rejected; the batch's other rows were ingested.
+            first_file, _, first_line = batch.tags[0]
+            last_file, _, last_line = batch.tags[-1]
+            for reason in outcome.unattributed:
+                self._rejects.add_unattributed(
+                    source=self._source_names[first_file],
+                    lines=(first_line, last_line)
+                    if first_file == last_file
+                    else (first_line, None),
+                    reason=reason,
+                )
+                stats.count_reject(reason)
+                stats.records_unattributed += 1
         file_index, end, line = batch.tags[-1]
         done.append(
             BatchDone(
                 seq=batch.seq,
                 records=batch.size,
-                server_rejected=len(outcome.rejected),
+                server_rejected=len(outcome.rejected) + len(outcome.unattributed),
                 span_rejected=len(work.read_rejects),
                 end=Position(file_index=file_index, offset=end, line=line),
             )

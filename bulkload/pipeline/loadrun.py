@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.from_thread
@@ -34,6 +34,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
+from bulkload.contract.v2schema import V2Object
 from bulkload.errors import BooksDoNotBalance, BulkloadError
 from bulkload.pipeline.checkpoint import Checkpoint, ResumePlan
 from bulkload.pipeline.committer import Committer
@@ -45,6 +46,7 @@ from bulkload.pipeline.readers import InputFile
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.sender import IngestApi, RetryPolicy, Sender, SendEvent
 from bulkload.pipeline.summary import Abandoned, LoadStats, LoadSummary
+from bulkload.pipeline.v2target import V2Api, V2Ingest, V2Plan
 
 log = logging.getLogger("bulkload")
 
@@ -56,7 +58,7 @@ class LoadRun:
         self,
         table: str,
         inputs: list[InputFile],
-        schema: TableSchema,
+        schema: TableSchema | V2Object,
         api: IngestApi,
         config: LoadConfig,
         *,
@@ -66,8 +68,10 @@ class LoadRun:
         sleep: Callable[[float], Any] = anyio.sleep,
         clock: Callable[[], float] = time.monotonic,
         failpoints: FailPoints | None = None,
+        v2: V2Plan | None = None,
     ) -> None:
         self.table = table
+        self.v2 = v2
         self.inputs = inputs
         self.schema = schema
         self.config = config
@@ -90,15 +94,20 @@ class LoadRun:
         self.stats.bytes_total = (
             None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
         )
+        body_prefix, body_suffix = v2.body_wrapper() if v2 is not None else (b"", b"")
         self.sender = Sender(
-            api,
-            table,
+            V2Ingest(cast(V2Api, api)) if v2 is not None else api,
+            v2.table_name if v2 is not None else table,
             concurrency=config.concurrency,
             rate_limit_per_s=config.rate_limit_per_s,
             policy=RetryPolicy.from_config(config),
             on_event=self._on_send_event,
             sleep=sleep,
             clock=clock,
+            body_prefix=body_prefix,
+            body_suffix=body_suffix,
+            # Peak v2 limits starts in any sliding second: requests evenly spaced, no burst.
+            pace_evenly=v2 is not None,
         )
         self.committer = Committer(
             stats=self.stats,
@@ -246,6 +255,12 @@ class LoadRun:
             check_stop=anyio.from_thread.check_cancelled,
             rejects_path=str(self.rejects.path),
             failpoints=self._failpoints,
+            validator=(
+                self.v2.validator(ignore_unknown_columns=self.config.ignore_unknown_columns)
+                if self.v2 is not None
+                else None
+            ),
+            body_wrapper=self.v2.body_wrapper() if self.v2 is not None else (b"", b""),
         )
         async with batches, commits:
             with self._reading:
@@ -332,7 +347,7 @@ class LoadRun:
         )
         return LoadSummary.from_stats(
             self.stats,
-            table=self.table,
+            table=self.v2.object.object_name if self.v2 is not None else self.table,
             elapsed_s=time.monotonic() - self._started,
             dry_run=self.config.dry_run,
             finished=finished,
@@ -343,6 +358,7 @@ class LoadRun:
             input_fully_read=self._reading_end is not None
             or (self.plan is not None and self.plan.finished),
             error=str(self.failure) if self.failure is not None else None,
+            v2=self.v2,
         )
 
     def summary_so_far(self, error: str) -> LoadSummary:

@@ -27,6 +27,8 @@ import orjson
 
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
+from bulkload.contract.v2schema import V2Object
+from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.errors import InputError, TooManyBadRecords
 from bulkload.pipeline.batcher import Batch, Batcher
@@ -82,7 +84,7 @@ class Producer:
         self,
         table: str,
         inputs: Sequence[InputFile],
-        schema: TableSchema,
+        schema: TableSchema | V2Object,
         config: LoadConfig,
         *,
         plan: ResumePlan | None,
@@ -90,14 +92,21 @@ class Producer:
         check_stop: Callable[[], None] = lambda: None,
         rejects_path: str = "",
         failpoints: FailPoints | None = None,
+        validator: RecordValidator | V2RecordValidator | None = None,
+        body_wrapper: tuple[bytes, bytes] = (b"", b""),
     ) -> None:
         self.table = table
         self.inputs = inputs
         self.schema = schema
         self.config = config
-        self.validator = RecordValidator(
-            schema, ignore_unknown_columns=config.ignore_unknown_columns
-        )
+        # A Peak v2 load brings its own validator and the wrapper around each body's rows.
+        if validator is None:
+            assert isinstance(schema, TableSchema), "a v2 object comes with its validator"
+            validator = RecordValidator(
+                schema, ignore_unknown_columns=config.ignore_unknown_columns
+            )
+        self.validator = validator
+        self._wrapper_bytes = len(body_wrapper[0]) + len(body_wrapper[1])
         self._plan = plan
         self._hand_over = hand_over
         self._check_stop = check_stop
@@ -110,6 +119,8 @@ class Producer:
             max_records=config.max_batch_records,
             max_bytes=config.max_batch_bytes,
             first_seq=first_seq,
+            body_prefix=body_wrapper[0],
+            body_suffix=body_wrapper[1],
         )
         # Rejects since the end of the last sealed batch; the last _tail_count of them came
         # after the last record accepted (they go with the batch that record ends up in, or
@@ -190,7 +201,7 @@ class Producer:
 
     def _take_chunk(self, file_index: int, input_file: InputFile, chunk: Chunk) -> None:
         config = self.config
-        max_alone = config.max_batch_bytes - 2
+        max_alone = config.max_batch_bytes - 2 - self._wrapper_bytes
         header = chunk.header or ()
         encode = self._encoder_for(chunk, input_file)
         source = input_file.display_name

@@ -94,6 +94,19 @@ class RejectsFile:
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._seen
 
+    def add_unattributed(self, *, source: str, lines: tuple[int, int | None], reason: str) -> None:
+        """List a failure the server reported without naming its row (Peak v2): no record,
+        ``"line": null``, and the first and last line of the request it came with."""
+        entry = {
+            "source": source,
+            "line": None,
+            "lines": list(lines),
+            "reason": reason,
+            "record": None,
+        }
+        self._write(orjson.dumps(entry, option=_DUMPS_OPTIONS) + b"\n")
+        self._count += 1
+
     def add(
         self,
         *,
@@ -272,6 +285,8 @@ def _read_keys(file: BinaryIO) -> tuple[set[tuple[str, int]], int, int]:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             unreadable += raw.strip() != b""
             continue
+        if key[1] is None and "lines" in entry:
+            continue  # a failure the server did not tie to a row: no key to skip by
         if isinstance(key[0], str) and type(key[1]) is int:
             seen.add(key)
         else:

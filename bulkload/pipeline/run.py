@@ -20,16 +20,18 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import anyio
 
 from bulkload.client.http import IngestResult, PeakClient
+from bulkload.client.v2 import PeakV2Client
 from bulkload.config import ApiConfig, CsvDialect, LoadConfig
-from bulkload.contract.schema import TableSchema
-from bulkload.errors import BulkloadError, InternalError
+from bulkload.contract.schema import MAX_RECORDS_PER_REQUEST, TableSchema
+from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST, V2_MAX_REQUESTS_PER_S, V2Object
+from bulkload.errors import BulkloadError, ConfigError, InternalError
 from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.checkpoint import (
     Checkpoint,
@@ -42,6 +44,7 @@ from bulkload.pipeline.readers import InputFile, discover, fingerprint
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.stopping import LoadControl, stop_on_signals
 from bulkload.pipeline.summary import LoadSummary
+from bulkload.pipeline.v2target import V2Api, V2Plan, V2Target, resolve
 
 log = logging.getLogger("bulkload")
 
@@ -57,7 +60,7 @@ class LoadApi(Protocol):
 
 
 def _checkpoint_identity(
-    table: str, schema: TableSchema, config: LoadConfig, inputs: Sequence[InputFile]
+    table: str, schema: TableSchema | V2Object, config: LoadConfig, inputs: Sequence[InputFile]
 ) -> dict[str, Any]:
     return {
         "table": table,
@@ -92,8 +95,13 @@ async def load(
     progress_stream: Any = None,
     sleep: Callable[[float], Any] = anyio.sleep,
     clock: Callable[[], float] = time.monotonic,
+    v2: V2Target | None = None,
 ) -> LoadSummary:
     """Load every valid record of ``paths`` into ``table``; return the summary.
+
+    With ``v2``, ``table`` names an object of the Peak v2 solution ``v2.solution`` (by
+    objectName or tableName) and the rows go to the v2 API; ``client``, if given, must
+    then be a PeakV2Client.
 
     ``api`` defaults to the environment (PEAK_* variables); pass ``client`` to use an
     already-open client instead. ``control`` lets the caller stop the load gracefully;
@@ -103,11 +111,20 @@ async def load(
     anything that stops the run; its ``summary`` attribute describes what was done.
     """
     config = config or LoadConfig()
+    if v2 is None and config.max_batch_records > MAX_RECORDS_PER_REQUEST:
+        raise ConfigError(
+            f"--max-records must be 1-{MAX_RECORDS_PER_REQUEST} for a table load, got "
+            f"{config.max_batch_records} (up to {V2_MAX_RECORDS_PER_REQUEST} only for a Peak "
+            "v2 object, with --solution)"
+        )
+    if v2 is not None and config.rate_limit_per_s is None:
+        # The tenant's v2 limit; requests are then paced evenly (see Sender).
+        config = replace(config, rate_limit_per_s=float(V2_MAX_REQUESTS_PER_S))
     control = control or LoadControl()
     started = time.monotonic()
     path_names = [os.fspath(p) for p in paths]
     checkpoint_path = config.checkpoint_path or default_checkpoint_path(
-        table, path_names, cwd or Path.cwd()
+        _checkpoint_name(table, v2), path_names, cwd or Path.cwd()
     )
     rejects_path = config.rejects_path or default_rejects_path(checkpoint_path)
     secrets = _secrets_of(api)
@@ -131,17 +148,26 @@ async def load(
                 secrets = _secrets_of(api_config)
                 api_config.require_credentials()
                 # The ingest retry policy also covers the token request and the table fetch.
+                client_class = PeakClient if v2 is None else PeakV2Client
                 peak = await stack.enter_async_context(
-                    PeakClient(
+                    client_class(
                         api_config, retry_policy=RetryPolicy.from_config(config), sleep=sleep
                     )
                 )
                 secrets = (*secrets, *_client_secrets(peak))
                 api_client = peak
-            schema = await api_client.get_table(table)
+            v2_plan: V2Plan | None = None
+            schema: TableSchema | V2Object
+            if v2 is not None:
+                v2_plan = await resolve(cast(V2Api, api_client), table, v2)
+                schema = v2_plan.object
+            else:
+                schema = await api_client.get_table(table)
             checkpoint: Checkpoint | None = None
             if resumable and not config.dry_run:
                 identity = _checkpoint_identity(table, schema, config, inputs)
+                if v2_plan is not None:
+                    identity["v2"] = v2_plan.identity()
                 checkpoint = Checkpoint.open(checkpoint_path, identity, restart=config.restart)
                 stack.callback(checkpoint.close)
                 for warning in checkpoint.warnings:
@@ -162,6 +188,7 @@ async def load(
                 sleep=sleep,
                 clock=clock,
                 failpoints=FailPoints.from_env(),
+                v2=v2_plan,
             )
             control.attach(run)
             return await run.run()
@@ -203,6 +230,14 @@ async def load(
             )
         )
         raise internal from exc
+
+
+def _checkpoint_name(table: str, v2: V2Target | None) -> str:
+    """What the default checkpoint is named after: a v2 object per solution, and a
+    validate-only run apart from the load it precedes."""
+    if v2 is None:
+        return table
+    return f"{v2.solution}.{table}" + (".validate-only" if v2.validate_only else "")
 
 
 def _summary_before_start(

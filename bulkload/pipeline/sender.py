@@ -24,7 +24,10 @@ tree with at most 2n - 1 nodes (retries aside), whatever the server says:
   (a server that names every index): send each half.
 
 A 200 is settled in one place, ``_settle_success``: the records sent are acknowledged, and
-when the answer counts fewer records than were sent, the difference is unconfirmed.
+when the answer counts fewer records than were sent, the difference is unconfirmed. A 200
+that lists rows it refused (Peak v2's ``failed``) acknowledges the others: the listed rows
+are rejected with the server's words, and a failure naming no row of the request is kept
+as such (``unattributed``); none of them is sent again.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ __all__ = [
     "IngestAnswer",
     "IngestApi",
     "RetryPolicy",
+    "RowFailures",
     "SendEvent",
     "SendEventKind",
     "SendOutcome",
@@ -75,6 +79,15 @@ class IngestAnswer(Protocol):
 
     @property
     def latency_s(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowFailures:
+    """Rows a 200 refused on their own: reasons by position in the request, and the
+    failures that name no row of it (the server's text)."""
+
+    by_position: dict[int, str]
+    unattributed: list[str]
 
 
 class IngestApi(Protocol):
@@ -108,6 +121,8 @@ class SendOutcome:
     unconfirmed: int = 0
     # (index within the records given to send(), reason)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    # failures a 200 reported without naming a row of the request (the server's text)
+    unattributed: list[str] = field(default_factory=list)
     requests: int = 0  # HTTP requests for this batch, retries included
     retries: int = 0
     in_doubt: int = 0  # requests that ended without an answer and were resent: maybe duplicates
@@ -150,6 +165,9 @@ class Sender:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
         on_event: Callable[[SendEvent], None] | None = None,
+        body_prefix: bytes = b"",
+        body_suffix: bytes = b"",
+        pace_evenly: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be 1 or more, got {concurrency}")
@@ -162,7 +180,9 @@ class Sender:
         self._rng = rng if rng is not None else random.Random()
         self._on_event = on_event
         self._slots = anyio.Semaphore(concurrency)
-        self._limiter = _rate_limiter(rate_limit_per_s)
+        self._limiter = _rate_limiter(rate_limit_per_s, pace_evenly=pace_evenly)
+        self._body_prefix = body_prefix
+        self._body_suffix = body_suffix
         self._paused_until = -math.inf
         self._in_flight = 0
 
@@ -202,7 +222,11 @@ class Sender:
                     "checkpoint is saved: check the server, then rerun"
                 )
             parts_sent += 1
-            part_body = part.body or json_array([records[i] for i in part.indices])
+            part_body = part.body or json_array(
+                [records[i] for i in part.indices],
+                prefix=self._body_prefix,
+                suffix=self._body_suffix,
+            )
             try:
                 answer = await self._send_with_retries(part_body, len(part.indices), outcome)
             except RequestTooLarge:
@@ -210,7 +234,7 @@ class Sender:
             except RecordsRejected as refusal:
                 stack.extend(reversed(self._after_refusal(part, refusal, outcome, isolation)))
             else:
-                self._settle_success(outcome, part.indices, answer)
+                self._settle_success(outcome, part.indices, answer, records)
                 if part.suspects:
                     isolation.hints_trusted = False  # what they named was fine after all
         return outcome
@@ -266,9 +290,18 @@ class Sender:
         return [_Part(half) for half in _halves(indices)]
 
     def _settle_success(
-        self, outcome: SendOutcome, indices: list[int], answer: IngestAnswer
+        self,
+        outcome: SendOutcome,
+        indices: list[int],
+        answer: IngestAnswer,
+        records: Sequence[bytes],
     ) -> None:
         """A 200 for the records at ``indices``: the one place a success is accounted."""
+        # An answer that can refuse single rows (Peak v2) says so with row_failures().
+        row_failures = getattr(answer, "row_failures", None)
+        if row_failures is not None:
+            self._settle_row_failures(outcome, indices, row_failures, records)
+            return
         # A 200 means the request was stored; the count in its body is a courtesy the real
         # service may omit or rename (contract section 3). A count below what was sent is
         # another matter: some records may not be stored, and resending would duplicate the
@@ -295,6 +328,23 @@ class Sender:
                 sent,
                 status=200,
             )
+
+    def _settle_row_failures(
+        self,
+        outcome: SendOutcome,
+        indices: list[int],
+        row_failures: Callable[[Sequence[bytes]], RowFailures],
+        records: Sequence[bytes],
+    ) -> None:
+        # Peak v2: every row not listed was accepted (the counts are hints only). A row
+        # listed is rejected, a failure naming no row is kept unattributed; neither is sent
+        # again: the batch is acknowledged.
+        failures = row_failures([records[i] for i in indices])
+        for position, reason in sorted(failures.by_position.items()):
+            outcome.rejected.append((indices[position], reason))
+        outcome.unattributed.extend(failures.unattributed)
+        failed = len(failures.by_position) + len(failures.unattributed)
+        outcome.ingested += max(0, len(indices) - failed)
 
     # ---- one request, retried ---------------------------------------------------------
 
@@ -410,11 +460,22 @@ class Sender:
             self._on_event(SendEvent(kind, message, records, delay_s=delay_s, status=status))
 
 
-def _rate_limiter(rate_limit_per_s: float | None) -> AsyncLimiter | None:
+# Evenly paced requests keep this share of the rate as headroom: a sliding-window limit
+# (Peak v2: 50 starts in any one second) must not see 51 because of network jitter.
+PACING_HEADROOM = 0.03
+
+
+def _rate_limiter(
+    rate_limit_per_s: float | None, *, pace_evenly: bool = False
+) -> AsyncLimiter | None:
     if rate_limit_per_s is None:
         return None
     if rate_limit_per_s <= 0:
         raise ConfigError(f"--rate must be positive, got {rate_limit_per_s}")
+    if pace_evenly:
+        # No burst: one request per 1/rate seconds (a bucket of one), so no second ever
+        # holds more than the rate, whatever came before it.
+        return AsyncLimiter(1, 1 / (rate_limit_per_s * (1 - PACING_HEADROOM)))
     # A bucket must hold at least one whole request, so a rate below 1/s becomes
     # one request per 1/rate seconds rather than an unfillable fractional bucket.
     capacity = max(1.0, rate_limit_per_s)

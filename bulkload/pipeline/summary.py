@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bulkload.pipeline.v2target import V2Plan
 
 
 @dataclass(slots=True)
@@ -39,6 +42,8 @@ class LoadStats:
     in_doubt_requests: int = 0
     unconfirmed_requests: int = 0
     throttled: int = 0
+    # Peak v2: failures a 200 reported without naming a row (counted in records_rejected)
+    records_unattributed: int = 0
     bytes_read: int = 0
     bytes_total: int | None = None
     files_read: int = 0  # inputs read to their end in this run
@@ -115,6 +120,16 @@ class LoadSummary:
     input_fully_read: bool = False
     error: str | None = None  # why the run failed, if it did
     files_read: int = 0
+    # Peak v2 (None/False/0 for a v1 table load)
+    solution: str | None = None
+    table_name: str | None = None  # the object's table (``table`` is the object's name)
+    operation: str | None = None  # UPSERT or APPEND
+    validate_only: bool = False  # dryRun on the server: nothing was written
+    records_unattributed: int = 0  # failures naming no row (among records_rejected)
+
+    @property
+    def api_version(self) -> str:
+        return "v1" if self.solution is None else "v2"
 
     @property
     def balanced(self) -> bool:
@@ -140,6 +155,7 @@ class LoadSummary:
         out["abandoned_batches"] = list(self.abandoned_batches)
         out["bytes_unread"] = self.bytes_unread
         out["balanced"] = self.balanced
+        out["api_version"] = self.api_version
         return out
 
     @classmethod
@@ -184,6 +200,7 @@ class LoadSummary:
         abandoned: Abandoned = Abandoned(),
         input_fully_read: bool = False,
         error: str | None = None,
+        v2: V2Plan | None = None,
     ) -> LoadSummary:
         latencies = sorted(stats.latencies_s)
         accounted = (
@@ -230,6 +247,11 @@ class LoadSummary:
             input_fully_read=input_fully_read,
             error=error,
             files_read=stats.files_read,
+            solution=v2.target.solution if v2 is not None else None,
+            table_name=v2.table_name if v2 is not None else None,
+            operation=v2.operation.value if v2 is not None else None,
+            validate_only=v2.target.validate_only if v2 is not None else False,
+            records_unattributed=stats.records_unattributed,
         )
 
     @property
@@ -242,6 +264,12 @@ class LoadSummary:
                 "answers said 200 but counted fewer records than were sent, so some of them may "
                 "not be stored; they are not sent again (that could store the others twice): "
                 f"check table {self.table} for them"
+            )
+        if self.records_unattributed:
+            out.append(
+                f"{self.records_unattributed:,} rows failed on the server without the answer "
+                "saying which: they are counted as rejected and listed (the server's text, no "
+                "record) in the rejects file; the other rows of those requests were ingested"
             )
         if self.requests_abandoned:
             out.append(
@@ -261,14 +289,33 @@ class LoadSummary:
             if self.files_read
             else ""
         )
+        target = f"table {self.table}"
+        if self.solution is not None:
+            verb = (
+                "validated (dry run on the server: nothing written)" if self.validate_only else verb
+            )
+            target = (
+                f"object {self.table} (table {self.table_name}) of solution {self.solution}, "
+                f"{self.operation}"
+            )
         lines.append(
-            f"table {self.table}: {self.records_read:,} records read{files}, "
+            f"{target}: {self.records_read:,} records read{files}, "
             f"{self.records_ingested:,} {verb}, {self.records_rejected:,} rejected, "
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )
         if self.records_unconfirmed:
             lines.append(
                 f"  {self.records_unconfirmed:,} unconfirmed (a 200 counted fewer than were sent)"
+            )
+        if self.records_unattributed:
+            lines.append(
+                f"  {self.records_unattributed:,} of the rejected failed on the server without "
+                "naming their row (the server's text is in the rejects file)"
+            )
+        if self.operation == "UPSERT" and not self.validate_only:
+            lines.append(
+                "  UPSERT by primary key: a batch replayed after a crash overwrites its rows "
+                "rather than duplicating them"
             )
         left = self._left_to_do()
         if left:
