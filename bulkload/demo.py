@@ -88,12 +88,14 @@ class LocalEmulator:
 
 
 @contextlib.asynccontextmanager
-async def emulator_process(db_path: Path) -> AsyncIterator[LocalEmulator]:
+async def emulator_process(
+    db_path: Path, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[LocalEmulator]:
     """``bulkload emulator`` in a child process on a free loopback port."""
     api_key = "demo-" + secrets.token_urlsafe(12)  # throwaway key for a loopback-only emulator
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bulkload", "emulator", "--port", "0", "--db", str(db_path),
-        "--api-key", api_key,
+        "--api-key", api_key, *extra_args,
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

@@ -126,8 +126,13 @@ class PeakV2Client(PeakClient):
 
     async def list_solutions(self) -> list[Solution]:
         call = _Call("listing solutions")
-        answer = await self._request("GET", self._v2_url(SOLUTIONS_PATH), call)
-        self._raise_v2(answer, call, not_found=self._no_v2_message(SOLUTIONS_PATH))
+
+        async def fetch() -> _Answer:
+            answer = await self._request("GET", self._v2_url(SOLUTIONS_PATH), call)
+            self._raise_v2(answer, call, not_found=self._no_v2_message(SOLUTIONS_PATH))
+            return answer
+
+        answer = await self._retried(fetch)  # a start-up read: retried like get_table
         try:
             return parse_solutions(_json_or_none(answer.body))
         except SchemaDefinitionError as exc:
@@ -135,15 +140,20 @@ class PeakV2Client(PeakClient):
 
     async def get_schema(self, solution: str) -> SolutionSchema:
         call = _Call(f"getting the schema of solution {solution!r}")
-        answer = await self._request(
-            "GET", self._v2_url(SCHEMA_PATH), call, params={"solutionName": solution}
-        )
-        self._raise_v2(
-            answer,
-            call,
-            not_found=f"solution {solution!r} does not exist for this tenant: "
-            "see `bulkload solutions list` for the rolled-out ones",
-        )
+
+        async def fetch() -> _Answer:
+            answer = await self._request(
+                "GET", self._v2_url(SCHEMA_PATH), call, params={"solutionName": solution}
+            )
+            self._raise_v2(
+                answer,
+                call,
+                not_found=f"solution {solution!r} does not exist for this tenant: "
+                "see `bulkload solutions list` for the rolled-out ones",
+            )
+            return answer
+
+        answer = await self._retried(fetch)  # a start-up read: retried like get_table
         parsed = _json_or_none(answer.body)
         known: Solution | str = solution
         if _lacks_table_names(parsed):
