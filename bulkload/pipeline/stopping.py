@@ -84,11 +84,14 @@ async def stop_on_signals(
                 control.request_stop(f"interrupted ({signum.name})")
                 continue
             in_flight = control.in_flight()
+            batches = sorted(in_flight)
+            shown = ", ".join(map(str, batches[:10])) + (", ..." if len(batches) > 10 else "")
             log.warning(
-                "quitting now (%s): %d requests in flight (%d records) had no answer yet: "
+                "quitting now (%s): %d requests in flight (%d records%s) had no answer yet: "
                 "they may be stored, and the rerun sends them again (possible duplicates)",
                 signum.name,
                 len(in_flight),
                 sum(in_flight.values()),
+                f", batches {shown}" if batches else "",
             )
             quit_now(signum)

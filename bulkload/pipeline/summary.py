@@ -150,10 +150,20 @@ class LoadSummary:
             return None
         return max(0, self.bytes_total - self.bytes_read)
 
+    @property
+    def records_unread_estimate(self) -> int | None:
+        """Records in the part of the input not read, estimated from the bytes per record
+        read so far (None when nothing was read or the input's size is unknown)."""
+        unread = self.bytes_unread
+        if unread is None or not self.bytes_read or not self.records_read:
+            return None if unread else 0
+        return round(unread * self.records_read / self.bytes_read)
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["abandoned_batches"] = list(self.abandoned_batches)
         out["bytes_unread"] = self.bytes_unread
+        out["records_unread_estimate"] = self.records_unread_estimate
         out["balanced"] = self.balanced
         out["api_version"] = self.api_version
         return out
@@ -365,7 +375,11 @@ class LoadSummary:
             parts.append("the rest of the input (its size is not known)")
         elif unread:
             total = self.bytes_total or 0
-            parts.append(f"{_megabytes(unread)} of the input's {_megabytes(total)} not read yet")
+            estimate = self.records_unread_estimate
+            about = f" (~{estimate:,} records)" if estimate else ""
+            parts.append(
+                f"{_megabytes(unread)} of the input's {_megabytes(total)} not read yet{about}"
+            )
         return ", and ".join(parts)
 
 
