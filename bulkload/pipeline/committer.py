@@ -65,8 +65,15 @@ class Committer:
         """Commit until every sender and the producer have closed their ends."""
         async with items:
             try:
-                async for first in items:
-                    await self._commit([first, *_drain(items)])
+                while True:
+                    group = _drain(items)  # no trip round the loop while items wait
+                    if not group:
+                        try:
+                            group = [await items.receive()]
+                        except anyio.EndOfStream:
+                            return
+                        group.extend(_drain(items))
+                    await self._commit(group)
             finally:
                 if not self._broken:
                     # cancelled (a failure elsewhere): commit what already reached us
@@ -174,7 +181,7 @@ class Committer:
 
 
 def _drain(items: MemoryObjectReceiveStream[CommitItem]) -> list[CommitItem]:
-    """Whatever is in the stream right now, without waiting."""
+    """Whatever is in the stream right now, without waiting (nor yielding to the loop)."""
     out: list[CommitItem] = []
     while True:
         try:

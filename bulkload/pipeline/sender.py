@@ -179,7 +179,9 @@ class Sender:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._on_event = on_event
-        self._slots = anyio.Semaphore(concurrency)
+        # fast_acquire: a free slot is taken without yielding to the event loop (each yield
+        # is a selector poll that hands the GIL to the reading thread)
+        self._slots = anyio.Semaphore(concurrency, fast_acquire=True)
         self._limiter = _rate_limiter(rate_limit_per_s, pace_evenly=pace_evenly)
         self._body_prefix = body_prefix
         self._body_suffix = body_suffix
