@@ -117,3 +117,28 @@ async def test_stored_values_match_the_validators_own_decode(
         {c: validator.decode(raw).get(c) for c in ("class", "from", "_")} for raw in records
     ]
     assert emulator.rows("odd") == expected
+
+
+async def test_clarified_numeric_values_land_exactly(
+    emulator: EmulatorHandle, typed: aiohttp.ClientSession
+) -> None:
+    # numeric(5,2): trailing zeros of the fraction and leading zeros don't count (contract 2)
+    body = b'[{"n":1.230},{"n":"007.5"},{"n":".5"},{"n":"5."},{"n":12.5e1}]'
+    async with typed.post(TABLE, data=body) as resp:
+        assert (resp.status, await resp.json()) == (200, {"recordsIngested": 5})
+    stored = [row["n"] for row in emulator.rows("typed")]
+    assert stored == [Decimal("1.230"), Decimal("7.5"), Decimal("0.5"), Decimal(5), Decimal(125)]
+
+
+async def test_a_body_nested_past_every_parser_is_a_400_naming_the_limit(
+    emulator: EmulatorHandle, typed: aiohttp.ClientSession
+) -> None:
+    deep = b'{"j":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    async with typed.post(TABLE, data=b'[{"i":1},' + deep + b"]") as resp:
+        assert resp.status == 400
+        assert "MAX_JSON_DEPTH" in (await resp.json())["message"]
+    just_past = b'{"j":' + b"[" * 501 + b"]" * 501 + b"}"
+    status, body = await post(typed, [{"i": 1}, orjson.Fragment(just_past)])
+    assert status == 400 and body["errors"][0]["record"] == 1
+    assert "MAX_JSON_DEPTH" in body["errors"][0]["message"]
+    assert emulator.row_count("typed") == 0

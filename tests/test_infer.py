@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bulkload.contract.schema import Column, ColumnType, TableSchema
+from bulkload.contract.validate import RecordValidator
 from bulkload.errors import InputError
 from bulkload.pipeline.infer import NUMERIC_HEADROOM_DIGITS, infer_columns
 
@@ -47,7 +48,7 @@ def test_json_types_in_first_seen_key_order(tmp_path: Path) -> None:
     TableSchema.from_json({"tableName": "t", "columns": [c.to_json() for c in columns]})
 
 
-def test_numeric_precision_and_scale_from_digits_as_written(tmp_path: Path) -> None:
+def test_numeric_precision_and_scale_from_the_digits_of_the_values(tmp_path: Path) -> None:
     path = tmp_path / "n.jsonl"
     path.write_text('{"amount": 12.50}\n{"amount": 1234}\n{"amount": -0.125}\n{"small": 0.5}\n')
     columns = {c.name: c for c in infer_columns(path)}
@@ -57,6 +58,31 @@ def test_numeric_precision_and_scale_from_digits_as_written(tmp_path: Path) -> N
     assert (amount.type, amount.precision, amount.scale) == (ColumnType.NUMERIC, 7 + headroom, 3)
     small = columns["small"]
     assert (small.type, small.precision, small.scale) == (ColumnType.NUMERIC, 1 + headroom, 1)
+
+
+def test_precision_and_scale_are_counted_on_the_value_like_the_validator(tmp_path: Path) -> None:
+    """Contract 2: trailing zeros of the fraction and leading zeros don't count, `.5` and
+    `5.` are plain decimals; and the proposed table takes every sampled record."""
+    jsonl = tmp_path / "n.jsonl"
+    records = ['{"a": 10.500, "b": 1e38, "c": 1.5e2, "d": 0.001}', '{"a": 7, "c": 1e-3}']
+    jsonl.write_text("\n".join(records) + "\n")
+    columns = {c.name: c for c in infer_columns(jsonl)}
+    room = NUMERIC_HEADROOM_DIGITS  # added before the point, for values the sample missed
+    assert (columns["a"].precision, columns["a"].scale) == (2 + room + 1, 1)  # 10.5 and 7
+    assert columns["b"].type is ColumnType.JSON  # 39 digits: no numeric column holds it
+    assert (columns["c"].precision, columns["c"].scale) == (3 + room + 3, 3)  # 150 and 0.001
+    assert (columns["d"].precision, columns["d"].scale) == (room + 3, 3)
+    csv = tmp_path / "n.csv"
+    csv.write_text("x,y,z\n.5,007.50,1.000000000000000000000000000000000000000000\n5.,-0.25,2\n")
+    columns = {c.name: c for c in infer_columns(csv)}
+    assert [(c.type, c.precision, c.scale) for c in columns.values()] == [
+        (ColumnType.NUMERIC, 1 + room + 1, 1),  # .5 and 5.
+        (ColumnType.NUMERIC, 1 + room + 2, 2),  # 7.5 and -0.25
+        (ColumnType.NUMERIC, 1 + room, 0),  # 1 and 2, however many zeros follow the point
+    ]
+    validator = RecordValidator(TableSchema("t", tuple(infer_columns(jsonl))))
+    for record in records:
+        validator.check_raw(record.encode())  # raises if the proposal rejects its sample
 
 
 def test_integer_outside_int64_becomes_numeric(tmp_path: Path) -> None:

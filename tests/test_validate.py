@@ -60,10 +60,22 @@ ACCEPTED = [
     ("amount", "1.2e3"),  # 1200: 4 digits before, none after
     ("amount", "null"),
     ("amount", '"\\u0031.5"'),  # an escaped "1" is still "1.5"
-    ("ratio", "1e300"),
-    ("ratio", "12345678901234567890123456789012345678"),  # 38 significant digits
-    ("ratio", '"0.00000000000000000000000000000000000000000001"'),
+    ("amount", "12.500"),  # trailing zeros of the fraction don't count (contract 2)
+    ("amount", '"10.500000"'),
+    ("amount", "1.230e1"),  # 12.3
+    ("amount", '".5"'),  # a plain decimal: no digit before the point
+    ("amount", '"5."'),  # nor after it
+    ("amount", '"-.5"'),
+    ("amount", '"0000000000000000000000000000000000000000007.5"'),
+    ("amount", "1234567890.12000000000000000000000000000000000000000"),  # long, yet fits
+    ("ratio", "1e37"),  # 38 digits
+    ("ratio", "12345678901234567890123456789012345678"),  # 38 digits
+    ("ratio", '"1.00000000000000000000000000000000000000"'),  # 1 digit, however written
+    ("ratio", '"0.0000000000000000000000000000000000001"'),  # 37 digits after the point
     ("ratio", '"00000000000000000000000000000000000000000001"'),
+    ("ratio", '".5"'),
+    ("whole", "1.0"),  # no digit after the point once trailing zeros go
+    ("whole", '"99999.000"'),
     ("whole", "99999"),
     ("whole", '"-99999"'),
     ("fraction", "12345678901234567890123456789012345.123"),  # precision 38 when only scale
@@ -102,20 +114,31 @@ REJECTED = [
     ("id", "-9223372036854775809", "signed 64-bit range"),
     ("id", "123456789012345678901234567890", "signed 64-bit range"),
     ("amount", "12.505", "12.505 has 3 digits after the point, numeric(12,2) allows 2"),
-    ("amount", "12.500", "has 3 digits after the point"),  # as written, not as valued
+    ("amount", "0.001", "0.001 has 3 digits after the point"),  # zeros after the point count
     ("amount", "12345678901", "has 11 digits before the point, numeric(12,2) allows 10"),
     ("amount", '"1e3"', "plain decimal"),
     ("amount", '" 1"', "plain decimal"),
-    ("amount", '"1."', "plain decimal"),
-    ("amount", '".5"', "plain decimal"),
+    ("amount", '"."', "plain decimal"),
+    ("amount", '"1.2.3"', "plain decimal"),
+    ("amount", '"\u0661\u0662"', "plain decimal"),  # Arabic-Indic digits: ASCII only
+    ("amount", '"\uff11"', "plain decimal"),  # a fullwidth 1
+    ("amount", '"1.5\\n"', "plain decimal"),  # nothing after the number, not even a newline
     ("amount", '"NaN"', "plain decimal"),
     ("amount", '""', "plain decimal"),
     ("amount", "true", "got true"),
     ("amount", "[1]", "got an array"),
     ("amount", "1.2e11", "has 12 digits before the point"),
-    ("ratio", "123456789012345678901234567890123456789", "39 significant digits"),
-    ("ratio", '"1.00000000000000000000000000000000000000"', "39 significant digits"),
-    ("ratio", "1e999", "not a finite number"),
+    ("ratio", "123456789012345678901234567890123456789", "has 39 digits, at most 38"),
+    ("ratio", "1e38", "1e38 has 39 digits, at most 38 are allowed"),
+    ("ratio", "1e-400", "1e-400 has 400 digits"),
+    ("ratio", "1e999", "1e999 has 1000 digits"),
+    ("ratio", "1e99999999999999999999", "has 100000000000000000000 digits"),  # past Decimal
+    (
+        "ratio",
+        '"0.000000000000000000000000000000000000001"',
+        "has 39 digits",
+    ),  # zeros right after the point count
+    ("amount", "1e400", "1e400 has 401 digits before the point"),
     ("whole", "1.5", "numeric(5,0) allows 0"),
     ("whole", "123456", "numeric(5,0) allows 5"),
     ("fraction", "1.1234", "numeric(38,3) allows 3"),
@@ -158,7 +181,8 @@ def test_rejected_values_name_the_column_and_the_rule(column: str, value: str, r
         (b'{"note":"\xff"}', "not valid UTF-8"),
         (b'{"meta":"\xc3\x28"}', "not valid UTF-8"),  # unchecked by msgspec inside Raw
         (b'{"meta":"\\ud800"}', "not valid JSON"),  # lone surrogate
-        (b'{"meta":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+        (b'{"meta":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than 500 levels deep"),
+        (b'{"meta":' + b"[" * 501 + b"]" * 501 + b"}", "MAX_JSON_DEPTH"),
         (b"[1,2]", "not a JSON object (got an array)"),
         (b'"text"', "not a JSON object (got a string)"),
         (b"null", "not a JSON object (got null)"),
@@ -274,6 +298,9 @@ def test_check_object_serializes_parquet_like_python_types() -> None:
         ({"amount": float("nan")}, "amount", "not a finite number"),
         ({"amount": Decimal("Infinity")}, "amount", "not a finite number"),
         ({"amount": Decimal("1.234")}, "amount", "has 3 digits after the point"),
+        ({"amount": Decimal("1e999999999999999999")}, "amount", "digits before the point"),
+        ({"ratio": 10**5000}, "ratio", "an integer of 5001 digits has 5001 digits"),
+        ({"ratio": 1e-300}, "ratio", "has 300 digits"),
         ({"amount": "1e3"}, "amount", "plain decimal"),
         ({"day": "2023-02-29"}, "day", "not a real calendar date"),
         ({"day": dt.time(1, 2)}, "day", "expected a date as a string"),
@@ -346,6 +373,9 @@ def test_csv_booleans(text: str, value: bool) -> None:
         ("paid", "yes", "expected true, false, 1 or 0"),
         ("amount", "1e3", "plain decimal"),
         ("amount", "1.234", "has 3 digits after the point"),
+        ("amount", "1.5\n", "plain decimal"),
+        ("amount", "١٢", "plain decimal"),
+        ("day", "2024-01-01\n", "expected a date"),
         ("meta", "not json", "not valid JSON"),
         ("meta", "[1,", "not valid JSON"),
         ("day", "2023-02-29", "not a real calendar date"),

@@ -6,9 +6,9 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_validate_oracle import columns, value_texts
+from test_validate_oracle import columns, deep_json, value_texts, wide_json
 
-from bulkload.contract.schema import Column, TableSchema
+from bulkload.contract.schema import Column, ColumnType, TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 
 SCHEMA = TableSchema.from_json(
@@ -102,4 +102,25 @@ def tables_and_records(draw: st.DrawFn) -> tuple[list[Column], list[bytes]]:
 def test_bulk_and_one_by_one_agree(case: tuple[list[Column], list[bytes]]) -> None:
     cols, raws = case
     validator = RecordValidator(TableSchema("t", tuple(cols)))
+    assert verdicts_in_bulk(validator, raws) == verdicts_one_by_one(validator, raws)
+
+
+@st.composite
+def deep_and_wide_records(draw: st.DrawFn) -> list[bytes]:
+    """Records whose JSON values nest around the depth limit or hold many members, among
+    plain ones: the shapes where a parser's own limits or the colon count could differ."""
+    raws: list[bytes] = []
+    for _ in range(draw(st.integers(1, 30))):
+        value = draw(st.sampled_from(["1", '{"a":":"}']) | deep_json() | wide_json())
+        note = draw(st.sampled_from(['"x"', '"a:b"', '"\\u003a"']))
+        raws.append(f'{{"note":{note},"meta":{value}}}'.encode())
+    return raws
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deep_and_wide_records())
+def test_bulk_and_one_by_one_agree_on_deep_and_wide_values(raws: list[bytes]) -> None:
+    validator = RecordValidator(
+        TableSchema("t", (Column("note", ColumnType.STRING), Column("meta", ColumnType.JSON)))
+    )
     assert verdicts_in_bulk(validator, raws) == verdicts_one_by_one(validator, raws)

@@ -1,16 +1,17 @@
 """The compiled validator against a plain oracle written from the contract's words.
 
-The oracle knows nothing of msgspec, regexes or fast paths: stdlib JSON, Decimal, datetime and
-a token-by-token reading of the date format. Hypothesis generates schemas and records full of
-valid-looking and near-miss values; the two must always agree on accept or reject.
+The oracle knows nothing of msgspec, regexes or fast paths: stdlib JSON, string arithmetic for
+digits (the value written out in plain decimal, character by character), datetime and a
+token-by-token reading of the date format. Hypothesis generates schemas and records full of
+valid-looking and near-miss values (trailing and leading zeros, `.5`, other scripts' digits,
+trailing newlines, values nested around the depth limit, repeated keys); the two must
+always agree on accept or reject.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -21,6 +22,7 @@ from bulkload.contract.schema import Column, ColumnType, TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 
 DIGITS = "0123456789"
+MAX_DEPTH = 500  # bulkload's own limit on a value's nesting (the contract sets none)
 TOKENS = ["TZH:TZM", "HH24", "YYYY", "MM", "DD", "MI", "SS", "FF"]
 
 # -- the oracle ---------------------------------------------------------------------------------
@@ -49,9 +51,13 @@ def oracle_accepts(columns: list[Column], raw: str) -> bool:
             parse_constant=no_constants,
             object_pairs_hook=Pairs,
         )
-    except (ValueError, RecursionError):
+    except RecursionError:  # the stdlib gives up far deeper than MAX_DEPTH
+        return False
+    except ValueError:
         return False
     if not isinstance(record, Pairs):  # "it is not a JSON object"
+        return False
+    if any(depth(value) > MAX_DEPTH for _, value in record):
         return False
     keys = [key for key, _ in record]
     if len(set(keys)) != len(keys):  # one value per column
@@ -64,6 +70,22 @@ def oracle_accepts(columns: list[Column], raw: str) -> bool:
         if value is not None and not value_accepted(column, value):  # null stores NULL
             return False
     return True
+
+
+def depth(value: Any) -> int:
+    """Arrays and objects nested in a value: [] is 1, a scalar 0 (a loop: values nest deeper
+    than Python recursion goes)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, Pairs):
+            pending.extend((v, level + 1) for _, v in item)
+        elif isinstance(item, list):
+            pending.extend((v, level + 1) for v in item)
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
 
 
 def value_accepted(column: Column, value: Any) -> bool:
@@ -86,31 +108,42 @@ def value_accepted(column: Column, value: Any) -> bool:
 
 
 def numeric_accepted(column: Column, value: Any) -> bool:
-    if isinstance(value, Number):
-        if not math.isfinite(float(value.text)):
-            return False
+    if isinstance(value, Number):  # any JSON number: JSON has no NaN or infinity
         text = value.text
     elif isinstance(value, str):
+        # "a string holding a plain decimal (an optional sign, ASCII digits, at most one
+        # point, at least one digit)"
         body = value[1:] if value[:1] in ("+", "-") else value
-        whole, point, fraction = body.partition(".")
-        if not whole or not all(c in DIGITS for c in whole):
+        if not body or any(c not in DIGITS + "." for c in body) or body.count(".") > 1:
             return False
-        if point and (not fraction or not all(c in DIGITS for c in fraction)):
+        if not any(c in DIGITS for c in body):
             return False
-        text = value
+        text = body
     else:
         return False
-    mantissa = text.lower().partition("e")[0].lstrip("+-")
-    plain = format(Decimal(text), "f").lstrip("+-")
-    whole, _, fraction = plain.partition(".")
-    before, after = len(whole.lstrip("0")), len(fraction)
+    whole, fraction = plain_decimal(text)
+    # "leading zeros of the integer part and trailing zeros of the fraction do not count"
+    before, after = len(whole.lstrip("0")), len(fraction.rstrip("0"))
     precision, scale = column.precision, column.scale
     if precision is None and scale is None:
-        significant = mantissa.replace(".", "").lstrip("0")
-        return len(significant) <= 38
+        return before + after <= 38
     precision = 38 if precision is None else precision
     scale = 0 if scale is None else scale
     return before <= precision - scale and after <= scale
+
+
+def plain_decimal(text: str) -> tuple[str, str]:
+    """The digits before and after the point of ``text`` written out in plain decimal, by
+    moving the point along the digit string (no Decimal, no float)."""
+    mantissa, _, exponent = text.lower().partition("e")
+    whole, _, fraction = mantissa.lstrip("+-").partition(".")
+    digits = whole + fraction
+    point = len(whole) + int(exponent or "0")
+    if point < 0:
+        digits, point = "0" * -point + digits, 0
+    elif point > len(digits):
+        digits += "0" * (point - len(digits))
+    return digits[:point], digits[point:]
 
 
 def split_format(fmt: str) -> list[tuple[str, bool]]:
@@ -221,14 +254,32 @@ def digits(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     return st.text(alphabet=DIGITS, min_size=min_size, max_size=max_size)
 
 
+# Digits of other scripts, which Python's int() and Decimal() would take: the contract
+# says ASCII digits only.
+FOREIGN_DIGITS = ["\u0661", "\u0966", "\uff11", "\U0001d7cf", "\u00b2"]
+
+
 @st.composite
 def number_texts(draw: st.DrawFn) -> str:
-    """Numbers as written, mostly plain, sometimes not quite JSON."""
+    """Numbers as written, mostly plain, sometimes not quite JSON: leading zeros, trailing
+    zeros, `.5` and `5.`, exponents around 38 digits, other scripts' digits, a newline."""
     sign = draw(st.sampled_from(["", "", "-", "+"]))
-    whole = draw(st.sampled_from(["0", "1", "12", "99999"]) | digits(0, 42))
+    whole = draw(st.sampled_from(["", "0", "1", "12", "007", "99999", "10"]) | digits(0, 42))
     fraction = draw(st.none() | digits(0, 40))
-    exponent = draw(st.none() | st.sampled_from(["e3", "E-2", "e+40", "e999", "e-999", "e"]))
+    if fraction is not None and draw(st.booleans()):
+        fraction += "0" * draw(st.integers(1, 45))  # trailing zeros do not count
+    exponent = draw(
+        st.none()
+        | st.sampled_from(["e3", "E-2", "e+40", "e999", "e-999", "e", "e37", "e38", "e-38"])
+        | st.sampled_from(["e-400", "e400", "E+0", "e-1", "e2"])
+    )
     text = sign + whole + ("" if fraction is None else "." + fraction) + (exponent or "")
+    oddity = draw(st.integers(0, 19))
+    if oddity == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(FOREIGN_DIGITS)) + text[at:]
+    elif oddity == 1:
+        text += draw(st.sampled_from(["\n", "\r\n", " "]))
     return text
 
 
@@ -259,6 +310,33 @@ def date_texts(draw: st.DrawFn, fmt: str) -> str:
     return "".join(parts)
 
 
+@st.composite
+def deep_json(draw: st.DrawFn) -> str:
+    """A value nested around the depth limit (and where parsers give up, ~1000 levels),
+    with brackets inside strings that must not count."""
+    levels = draw(
+        st.sampled_from([1, 2, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2])
+        | st.sampled_from([600, 980, 985, 990, 1000, 1100])
+    )
+    pattern = draw(
+        st.lists(st.sampled_from(["[", '{"k":', '["]",', '{"[":1,"v":']), min_size=1, max_size=3)
+    )
+    openers = (pattern * levels)[:levels]
+    closers = ["]" if opener[0] == "[" else "}" for opener in reversed(openers)]
+    inner = draw(st.sampled_from(["1", '"x"', '"[["', "null"]))
+    return "".join(openers) + inner + "".join(closers)
+
+
+@st.composite
+def wide_json(draw: st.DrawFn) -> str:
+    """A value with many members: long arrays and objects, colons and escapes in strings."""
+    count = draw(st.integers(50, 600))
+    item = draw(st.sampled_from(['":"', "1", '"\\u003a"', "[]", '{"a:b":"c:d"}']))
+    if draw(st.booleans()):
+        return "[" + ",".join([item] * count) + "]"
+    return "{" + ",".join(f'"k{i}":{item}' for i in range(count)) + "}"
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: (
@@ -287,10 +365,18 @@ def value_texts(draw: st.DrawFn, column: Column) -> str:
     if kind is ColumnType.STRING:
         return json.dumps(draw(st.text(max_size=8)), ensure_ascii=draw(st.booleans()))
     if kind is ColumnType.JSON:
+        shape = draw(st.integers(0, 9))
+        if shape == 0:
+            return draw(deep_json())
+        if shape == 1:
+            return draw(wide_json())
         return json.dumps(draw(JSON_VALUES))
     fmt = column.effective_date_format
     assert fmt is not None
-    return json_string(draw(date_texts(fmt)))
+    text = draw(date_texts(fmt))
+    if draw(st.integers(0, 9)) == 0:
+        text += draw(st.sampled_from(["\n", "\r\n", "\u0660"]))  # matched whole
+    return json_string(text)
 
 
 @st.composite

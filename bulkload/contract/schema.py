@@ -14,7 +14,9 @@ from typing import Any
 
 from bulkload.errors import SchemaDefinitionError
 
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Table and column names, matched whole with fullmatch: "$" alone would also take "v\n".
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+NAME_RULE = f"^{NAME_PATTERN.pattern}$"  # as the contract writes it
 MAX_PRECISION = 38
 MAX_SCALE = 37
 
@@ -145,9 +147,9 @@ def definition_problems(obj: Any, *, name: str | None = None) -> list[str]:
 
     if table_name is None:
         problems.append("the table name is missing")
-    elif not isinstance(table_name, str) or not NAME_PATTERN.match(table_name):
+    elif not isinstance(table_name, str) or not NAME_PATTERN.fullmatch(table_name):
         problems.append(
-            f"table name {table_name!r} must match {NAME_PATTERN.pattern} "
+            f"table name {table_name!r} must match {NAME_RULE} "
             "(letters, digits, underscore; not starting with a digit; at most 128)"
         )
     if not isinstance(columns_obj, list) or not columns_obj:
@@ -161,8 +163,8 @@ def definition_problems(obj: Any, *, name: str | None = None) -> list[str]:
             problems.append(f"{where}: must be an object with 'name' and 'type'")
             continue
         col_name = col.get("name")
-        if not isinstance(col_name, str) or not NAME_PATTERN.match(col_name):
-            problems.append(f"{where}: name {col_name!r} must match {NAME_PATTERN.pattern}")
+        if not isinstance(col_name, str) or not NAME_PATTERN.fullmatch(col_name):
+            problems.append(f"{where}: name {col_name!r} must match {NAME_RULE}")
         else:
             where = f"column {col_name!r}"
             previous = seen.get(col_name.lower())

@@ -30,14 +30,29 @@ import orjson
 from msgspec import UNSET, Meta, Raw
 
 from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.nesting import (
+    MAX_JSON_DEPTH,
+    SURELY_SHALLOW_RECORD_BYTES,
+    TOO_DEEP,
+    on_a_fresh_stack,
+    record_too_deep,
+    text_depth,
+    value_depth,
+)
+from bulkload.contract.numbers import (
+    EXPONENT_CAP,
+    MAX_DIGITS,
+    PLAIN_DECIMAL,
+    DigitCount,
+    digits_of,
+    int_digits,
+)
 from bulkload.contract.schema import MAX_PRECISION, Column, ColumnType, TableSchema
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-MAX_SIGNIFICANT_DIGITS = MAX_PRECISION
 _BOM = b"\xef\xbb\xbf"
 _JSON_WHITESPACE = b" \t\r\n"
-_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 _CSV_INTEGER = re.compile(r"[+-]?[0-9]+")
 _CSV_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 _SHOWN_CHARS = 40
@@ -159,7 +174,7 @@ def _json_kind(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _NumericLimits:
-    """Digits allowed before/after the point; None/None means "at most 38 significant"."""
+    """Digits allowed before/after the point; None/None means "at most 38 in all"."""
 
     before: int | None
     after: int | None
@@ -171,39 +186,40 @@ class _NumericLimits:
     def of(cls, column: Column) -> _NumericLimits:
         precision, scale = column.precision, column.scale
         if precision is None and scale is None:
-            # At most 38 characters means at most 38 digits, so at most 38 significant ones.
-            fast = re.compile(r"(?=.{1,38}\Z)[+-]?[0-9]+(?:\.[0-9]+)?")
+            # At most 38 characters means at most 38 digits.
+            fast = re.compile(rf"(?=.{{1,{MAX_DIGITS}}}\Z)" + PLAIN_DECIMAL.pattern)
             return cls(None, None, "numeric", fast)
         precision = MAX_PRECISION if precision is None else precision
         scale = 0 if scale is None else scale
         before = precision - scale
-        fraction = rf"(?:\.[0-9]{{1,{scale}}})?" if scale else ""
-        whole = rf"(?:0*[1-9][0-9]{{0,{before - 1}}}|0+)" if before else "0+"
-        fast = re.compile(r"[+-]?" + whole + fraction)
+        # Leading zeros of the integer part and trailing zeros of the fraction don't count.
+        whole = rf"(?:0*[1-9][0-9]{{0,{before - 1}}}|0*)" if before else "0*"
+        fraction = rf"(?:\.[0-9]{{0,{scale}}}0*)?"
+        fast = re.compile(r"[+-]?(?=\.?[0-9])" + whole + fraction)
         return cls(before, scale, f"numeric({precision},{scale})", fast)
 
 
-def _decimal_problem(number: Decimal, text: str, limits: _NumericLimits) -> str | None:
-    """Digits as written: Decimal("12.50") has 2 after the point; leading zeros don't count."""
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)  # callers pass finite values only
+def _shown_count(count: int) -> str:
+    return str(count) if count < EXPONENT_CAP else f"more than 10^{len(str(EXPONENT_CAP)) - 1}"
+
+
+def _digits_problem(text: str, digits: DigitCount, limits: _NumericLimits) -> str | None:
+    """Digits of the value in plain decimal (contract 2): see bulkload.contract.numbers."""
     if limits.before is None or limits.after is None:
-        if len(digits) > MAX_SIGNIFICANT_DIGITS:
+        if digits.total > MAX_DIGITS:
             return (
-                f"{_clip(text)} has {len(digits)} significant digits, "
-                f"at most {MAX_SIGNIFICANT_DIGITS} are allowed"
+                f"{_clip(text)} has {_shown_count(digits.total)} digits, "
+                f"at most {MAX_DIGITS} are allowed"
             )
         return None
-    after = max(0, -exponent)
-    before = 0 if not any(digits) else max(0, len(digits) + exponent)
-    if before > limits.before:
+    if digits.before > limits.before:
         return (
-            f"{_clip(text)} has {before} digits before the point, "
+            f"{_clip(text)} has {_shown_count(digits.before)} digits before the point, "
             f"{limits.label} allows {limits.before}"
         )
-    if after > limits.after:
+    if digits.after > limits.after:
         return (
-            f"{_clip(text)} has {after} digits after the point, "
+            f"{_clip(text)} has {_shown_count(digits.after)} digits after the point, "
             f"{limits.label} allows {limits.after}"
         )
     return None
@@ -215,42 +231,46 @@ def _clip(text: str) -> str:
 
 def _check_numeric(value: Any, limits: _NumericLimits) -> Any:
     expected = "expected a number or a string holding a plain decimal"
+    result: Any
     if isinstance(value, _NumberText):
-        text = value.text
-        number = Decimal(text)
-        if not value.is_integer and not math.isfinite(float(number)):
-            raise _Problem(f"{_clip(text)} is not a finite number")
-        result: Any = value
+        if limits.plain_within_limits.fullmatch(value.text) is not None:
+            return value
+        # Every JSON number is finite; one too big for a double is judged by its digits.
+        text, digits, result = value.text, digits_of(value.text), value
     elif isinstance(value, str):
         if limits.plain_within_limits.fullmatch(value) is not None:
             return value
-        if _PLAIN_DECIMAL.fullmatch(value) is None:
+        if PLAIN_DECIMAL.fullmatch(value) is None:
             raise _Problem(
-                f"{expected} (optional sign, digits, optional fraction), got {_show(value)}"
+                f"{expected} (optional sign, ASCII digits, optional point), got {_show(value)}"
             )
-        text, number, result = value, Decimal(value), value
+        text, digits, result = value, digits_of(value), value
     elif isinstance(value, bool):
         raise _Problem(f"{expected}, got {_show(value)}")
     elif isinstance(value, int):
-        text = str(value)
-        if limits.plain_within_limits.fullmatch(text) is not None:
-            return value
-        number, result = Decimal(value), value
+        digits, result = int_digits(value), value
+        text = (
+            str(value) if digits.before <= _SHOWN_CHARS else f"an integer of {digits.before} digits"
+        )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise _Problem(f"{value} is not a finite number")
-        text = repr(value)
+        text = repr(value)  # the shortest text that reads back as this float
         if limits.plain_within_limits.fullmatch(text) is not None:
             return value
-        number, result = Decimal(text), value
+        digits, result = digits_of(text), value
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise _Problem(f"{value} is not a finite number")
-        text = format(value, "f")
-        number, result = value, text  # a JSON string keeps every digit exactly
+        text = str(value)
+        problem = _digits_problem(text, digits_of(text), limits)
+        if problem is not None:
+            raise _Problem(problem)
+        # A JSON string keeps every digit exactly; a zero is "0" however long its exponent.
+        return format(value, "f") if value else "0"
     else:
         raise _Problem(f"{expected}, got {_show(value)}")
-    problem = _decimal_problem(number, text, limits)
+    problem = _digits_problem(text, digits, limits)
     if problem is not None:
         raise _Problem(problem)
     return result
@@ -343,20 +363,32 @@ _Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 def _fast_numeric_pattern(limits: _NumericLimits) -> re.Pattern[bytes]:
     """Fullmatches raw JSON values joined by "\\n" when the plain rule accepts every one
-    (null, or a plain number/string): one regex call per column of a chunk."""
+    (null, or a plain number/string within the limits): one regex call per column of a chunk.
+    msgspec has already checked the JSON syntax of every value, so "1." never gets here."""
     if limits.before is None or limits.after is None:
-        # At most 38 characters means at most 38 digits, so at most 38 significant ones.
+        # At most 38 characters means at most 38 digits.
         number = rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"
-        string = rb'"[+-]?[0-9]+(?:\.[0-9]+)?"'
-        one = rb"(?:null|(?=[^\n]{1,38}(?:\n|\Z))(?:" + number + rb"|" + string + rb"))"
+        string = rb'"' + PLAIN_DECIMAL.pattern.encode() + rb'"'
+        one = (
+            rb"(?:null|(?=[^\n]{1,%d}(?:\n|\Z))(?:" % MAX_DIGITS + number + rb"|" + string + rb"))"
+        )
     else:
-        fraction = rb"(?:\.[0-9]{1,%d})?" % limits.after if limits.after else b""
+        # Leading zeros of the integer part and trailing zeros of the fraction don't count.
+        fraction = rb"(?:\.[0-9]{0,%d}0*)?" % limits.after
         if limits.before:
             number_int = rb"(?:0|[1-9][0-9]{0,%d})" % (limits.before - 1)
-            string_int = rb"(?:0*[1-9][0-9]{0,%d}|0+)" % (limits.before - 1)
+            string_int = rb"(?:0*[1-9][0-9]{0,%d}|0*)" % (limits.before - 1)
         else:
-            number_int, string_int = b"0", b"0+"
-        one = rb"(?:null|-?" + number_int + fraction + rb'|"[+-]?' + string_int + fraction + rb'")'
+            number_int, string_int = b"0", b"0*"
+        one = (
+            rb"(?:null|-?"
+            + number_int
+            + fraction
+            + rb'|"[+-]?(?=\.?[0-9])'
+            + string_int
+            + fraction
+            + rb'")'
+        )
     return re.compile(one + rb"(?:\n" + one + rb")*")
 
 
@@ -479,7 +511,7 @@ class RecordValidator:
         raw = raw.strip(_JSON_WHITESPACE)
         if self._vouch((raw,)):
             return raw
-        return self._check_raw_slowly(raw)
+        return on_a_fresh_stack(lambda: self._check_raw_slowly(raw))
 
     def check_raw_many(self, raws: list[bytes]) -> Sequence[bytes | RecordInvalid]:
         """``check_raw`` of each record: ``raws`` itself when every one is sent as it is,
@@ -526,6 +558,9 @@ class RecordValidator:
             ):
                 return False
         except IndexError:  # an empty record
+            return False
+        # Refused before any parser recurses: their own limits depend on the stack's depth.
+        if max(map(len, raws)) >= SURELY_SHALLOW_RECORD_BYTES and any(map(record_too_deep, raws)):
             return False
         columns: dict[int, list[Any]]
         try:
@@ -593,7 +628,7 @@ class RecordValidator:
             return raw
         try:
             return msgspec.json.encode(self._lenient_decoder.decode(raw))
-        except (msgspec.DecodeError, RecursionError) as exc:  # the plain rules accepted it
+        except msgspec.DecodeError as exc:  # the plain rules accepted it
             raise RecordInvalid(_translate(str(exc))) from None
 
     def _parse_raw(self, raw: bytes) -> _ObjectPairs:
@@ -603,13 +638,13 @@ class RecordValidator:
             raise RecordInvalid(
                 f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
             ) from None
+        if record_too_deep(raw):
+            raise RecordInvalid(TOO_DEEP)
         try:
             # msgspec's verdict on syntax is the hot path's; this keeps both paths agreeing on
-            # lone surrogates and nesting depth, which the stdlib parser judges differently.
+            # lone surrogates, which the stdlib parser judges differently.
             _check_syntax(raw)
             parsed = _parse_plain(text)
-        except RecursionError:
-            raise RecordInvalid("not valid JSON: nested too deeply") from None
         except msgspec.DecodeError as exc:
             raise RecordInvalid(_syntax_problem(exc, raw)) from None
         except ValueError as exc:
@@ -783,10 +818,15 @@ def _csv_boolean(text: str) -> Any:
 
 
 def _csv_json(text: str) -> Any:
+    if len(text) > 2 * MAX_JSON_DEPTH and text_depth(text.encode(errors="surrogatepass")) > (
+        MAX_JSON_DEPTH
+    ):
+        raise _Problem(TOO_DEEP)
     try:
-        _check_syntax(text)
-    except RecursionError:
-        raise _Problem("not valid JSON: nested too deeply") from None
+        try:
+            _check_syntax(text)
+        except RecursionError:  # the caller's stack is deep: the value is within the limit
+            on_a_fresh_stack(lambda: _check_syntax(text))
     except msgspec.DecodeError as exc:
         raise _Problem(_syntax_problem(exc, text)) from None
     except UnicodeEncodeError as exc:
@@ -826,14 +866,20 @@ def _dump_value(name: str, value: Any) -> Any:
         return value
     except TypeError as exc:
         problem = str(exc)
+    if value_depth(value) > MAX_JSON_DEPTH:  # orjson stops at 254 levels, the stdlib varies
+        raise RecordInvalid(f"column {name!r}: {TOO_DEEP}", name)
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        _check_syntax(text)  # e.g. a lone surrogate is no JSON, whoever writes it
-        return orjson.Fragment(text)
-    except (TypeError, ValueError, RecursionError, msgspec.DecodeError):
+        return on_a_fresh_stack(lambda: _stdlib_fragment(value))
+    except (TypeError, ValueError, msgspec.DecodeError):
         raise RecordInvalid(
             f"column {name!r}: cannot be written as JSON: {problem}", name
         ) from None
+
+
+def _stdlib_fragment(value: Any) -> orjson.Fragment:
+    text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    _check_syntax(text)  # e.g. a lone surrogate is no JSON, whoever writes it
+    return orjson.Fragment(text)
 
 
 def _raise_first(problems: list[RecordInvalid]) -> None:

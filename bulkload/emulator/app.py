@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from bulkload.contract.nesting import TOO_DEEP, on_a_fresh_stack
 from bulkload.contract.schema import (
     MAX_BODY_BYTES,
     MAX_RECORDS_PER_REQUEST,
@@ -318,7 +319,9 @@ class EmulatedService:
     def _store_records(self, body: bytes, table: _Table) -> int | web.Response:
         """Validate everything, then store in one transaction; the count or a 400."""
         try:
-            records = _decode_records(body)
+            records = on_a_fresh_stack(lambda: _decode_records(body))
+        except RecursionError:  # even from an empty stack: far past MAX_JSON_DEPTH
+            return error_response(400, f"request body is {TOO_DEEP}", [])
         except msgspec.ValidationError:
             return error_response(400, "request body must be a JSON array of records", [])
         except msgspec.DecodeError as exc:

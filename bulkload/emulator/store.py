@@ -63,9 +63,10 @@ def _encode_temporal(value: Any) -> str:
 
 
 def _encode_numeric(value: Any) -> str:
+    """The exact value in plain decimal ("1200", never "1.2E+3"), as a warehouse shows it."""
     if isinstance(value, float):
         value = Decimal(repr(value))
-    return str(value)
+    return format(Decimal(value), "f")
 
 
 def _encode_boolean(value: Any) -> int:
@@ -118,7 +119,7 @@ def _numeric_text(raw: bytes) -> str | None:
     if raw == b"null":
         return None
     text = raw.decode()
-    return str(Decimal(text[1:-1] if text[:1] == '"' else text))
+    return format(Decimal(text[1:-1] if text[:1] == '"' else text), "f")
 
 
 def _json_text(raw: bytes) -> str | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import msgspec
 
 from bulkload.config import CsvDialect
 from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.numbers import MAX_DIGITS, PLAIN_DECIMAL, DigitCount, digits_of, int_digits
 from bulkload.contract.schema import (
     DEFAULT_DATE_FORMAT,
     DEFAULT_TIMESTAMP_FORMAT,
@@ -50,11 +50,20 @@ INT64_MAX = 2**63 - 1
 
 # The texts the contract's CSV conversion accepts for each type.
 _CSV_INTEGER = re.compile(r"[+-]?[0-9]+")
-_CSV_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 _CSV_BOOLEANS = frozenset({"true", "false"})  # 1/0 are taken as integers first
 
-# Floats stay text-exact Decimals, so 12.50 keeps its two digits after the point.
-_JSON_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+class _FloatText:
+    """A JSON number with a fraction or exponent, as written: its digits are counted on the
+    text (Decimal would refuse 1e99999999999999999999, a float would round)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_JSON_DECODER = msgspec.json.Decoder(float_hook=_FloatText)
 
 
 class _Kind(Enum):
@@ -85,10 +94,9 @@ class _ColumnEvidence:
         self.digits_before = 0
         self.digits_after = 0
 
-    def add_number(self, number: Decimal | int) -> None:
-        before, after = _digits(number)
-        self.digits_before = max(self.digits_before, before)
-        self.digits_after = max(self.digits_after, after)
+    def add_number(self, digits: DigitCount) -> None:
+        self.digits_before = max(self.digits_before, digits.before)
+        self.digits_after = max(self.digits_after, digits.after)
 
     def column(self) -> Column:
         kinds = self.kinds
@@ -115,17 +123,6 @@ class _ColumnEvidence:
         precision = min(self.digits_before + NUMERIC_HEADROOM_DIGITS + scale, MAX_PRECISION)
         scale = min(scale, precision)
         return Column(self.name, ColumnType.NUMERIC, precision=precision, scale=scale)
-
-
-def _digits(number: Decimal | int) -> tuple[int, int]:
-    """Digits before and after the point as the contract counts them (leading zeros don't)."""
-    if isinstance(number, int):
-        return (len(str(abs(number))) if number else 0), 0
-    _, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)  # finite: JSON has no NaN or infinity
-    after = max(0, -exponent)
-    before = max(0, len(digits) + exponent) if any(digits) else 0
-    return before, after
 
 
 # ISO 8601 as exports write it: a date, then optionally "T" or a space, a time, a fraction
@@ -177,36 +174,33 @@ def _json_kind(value: Any, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kin
         return _Kind.BOOLEAN
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
-            evidence.add_number(value)
+            evidence.add_number(int_digits(value))
             return _Kind.INTEGER
-        return _big_number_kind(value, evidence)
-    if isinstance(value, Decimal):
-        return _big_number_kind(value, evidence)
+        return _number_kind(int_digits(value), evidence)
+    if isinstance(value, _FloatText):
+        return _number_kind(digits_of(value.text), evidence)
     if isinstance(value, str):
         return dates.of(value, evidence)
     return _Kind.JSON_ONLY
 
 
-def _big_number_kind(number: Decimal | int, evidence: _ColumnEvidence) -> _Kind:
+def _number_kind(digits: DigitCount, evidence: _ColumnEvidence) -> _Kind:
     """A number that is not an int64: numeric if its digits fit the contract's 38."""
-    if isinstance(number, int) and len(str(abs(number))) > MAX_PRECISION:
+    if digits.total > MAX_DIGITS:
         return _Kind.JSON_ONLY
-    if isinstance(number, Decimal) and len(number.as_tuple().digits) > MAX_PRECISION:
-        return _Kind.JSON_ONLY
-    evidence.add_number(number)
+    evidence.add_number(digits)
     return _Kind.NUMBER
 
 
 def _csv_kind(text: str, evidence: _ColumnEvidence, dates: _DateKinds) -> _Kind:
-    if len(text) > MAX_PRECISION + 2:  # sign and point: longer is no number a column holds
-        return dates.of(text, evidence)
-    if _CSV_INTEGER.fullmatch(text):
-        number = int(text)
-        evidence.add_number(number)
-        return _Kind.INTEGER if INT64_MIN <= number <= INT64_MAX else _Kind.NUMBER
-    if _CSV_DECIMAL.fullmatch(text):
-        evidence.add_number(Decimal(text))
-        return _Kind.NUMBER
+    if _CSV_INTEGER.fullmatch(text) and len(text) <= 20 and INT64_MIN <= int(text) <= INT64_MAX:
+        evidence.add_number(digits_of(text))
+        return _Kind.INTEGER
+    if PLAIN_DECIMAL.fullmatch(text):
+        digits = digits_of(text)  # 10.500 has 1 digit after the point, however long
+        if digits.total <= MAX_DIGITS:
+            evidence.add_number(digits)
+            return _Kind.NUMBER
     if text.lower() in _CSV_BOOLEANS:
         return _Kind.BOOLEAN
     return dates.of(text, evidence)
@@ -282,7 +276,7 @@ def _sample(
 
 
 def _check_names(path: Path, names: list[str]) -> None:
-    invalid = [name for name in names if not NAME_PATTERN.match(name)]
+    invalid = [name for name in names if not NAME_PATTERN.fullmatch(name)]
     if invalid:
         shown = ", ".join(repr(name) for name in invalid[:20])
         more = f" and {len(invalid) - 20} more" if len(invalid) > 20 else ""
