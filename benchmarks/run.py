@@ -1,6 +1,6 @@
 """The benchmark harness: bulkload and the naive baseline, end to end, against the emulator.
 
-    python -m benchmarks.run --quick     # < 2 minutes, small inputs: a smoke test of the figures
+    python -m benchmarks.run --quick     # < 2 minutes, small inputs: a smoke test, in scratch/
     python -m benchmarks.run --full      # the figures in RESULTS.md
     python -m benchmarks.run --quick --only cpu,resume   # some scenarios, report under scratch/
 
@@ -528,7 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.rerender:
         context, measurements, resume = load_results(args.rerender)
-        _write(BENCH_DIR, context, measurements, resume)
+        _write(
+            _report_dir(context.mode, args.scratch, partial=False), context, measurements, resume
+        )
         return 0
 
     plan = FULL if args.full else QUICK
@@ -573,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BenchmarkError as exc:
             failures.append(f"profile: {exc}")
 
-    out_dir = BENCH_DIR if not args.only else args.scratch
+    out_dir = _report_dir(plan.mode, args.scratch, partial=bool(args.only))
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
     tree_now = source_fingerprint(BENCH_DIR.parent / "bulkload")
@@ -595,6 +597,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_results(args.scratch / f"results{suffix}.json", context, bench.measurements, bench.resume)
     _write(out_dir, context, bench.measurements, bench.resume)
     return 1 if failures else 0
+
+
+def _report_dir(mode: str, scratch: Path, *, partial: bool) -> Path:
+    """Only a whole --full run rewrites the tracked report (RESULTS.md, throughput.png); a
+    quick or partial one goes to the scratch folder, so a checkout stays clean after
+    `make bench-quick`."""
+    return BENCH_DIR if mode == "full" and not partial else scratch
 
 
 def _suffix(mode: str) -> str:
