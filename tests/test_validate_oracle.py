@@ -138,6 +138,8 @@ def plain_decimal(text: str) -> tuple[str, str]:
     mantissa, _, exponent = text.lower().partition("e")
     whole, _, fraction = mantissa.lstrip("+-").partition(".")
     digits = whole + fraction
+    if not digits.strip("0"):
+        return "0", ""  # zero, however far its exponent moves the point
     point = len(whole) + int(exponent or "0")
     if point < 0:
         digits, point = "0" * -point + digits, 0

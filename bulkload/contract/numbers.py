@@ -86,6 +86,31 @@ DigitCount(before=0, after=3), DigitCount(before=39, after=0))
     return DigitCount(max(0, len(significant) + exponent), max(0, -exponent))
 
 
+def plain_decimal(text: str) -> str:
+    """The value of a JSON number or plain decimal written out in plain decimal, exactly:
+    ``1.2e3`` -> ``1200``, ``.5`` -> ``0.5``, ``-0.000`` -> ``0``, ``1.230`` -> ``1.23``.
+
+    For values the validator accepts (at most 38 digits, or zero with any exponent, which
+    Decimal refuses past 10**18); raises ValueError for one with more digits than that.
+    """
+    digits = digits_of(text)  # also checks that ``text`` is a number
+    if digits.total > MAX_DIGITS:
+        raise ValueError(f"{text[:40]!r} has more than {MAX_DIGITS} digits")
+    if not digits.total:
+        return "0"
+    mantissa = re.split("[eE]", text, maxsplit=1)[0]
+    negative = mantissa[:1] == "-"
+    significant = mantissa.lstrip("+-").replace(".", "").strip("0")
+    # The significant digits, padded with zeros to ``before`` + ``after`` places.
+    if digits.before >= len(significant):
+        whole, fraction = significant + "0" * (digits.before - len(significant)), ""
+    elif digits.before:
+        whole, fraction = significant[: digits.before], significant[digits.before :]
+    else:
+        whole, fraction = "0", "0" * (digits.after - len(significant)) + significant
+    return ("-" if negative else "") + whole + ("." + fraction if fraction else "")
+
+
 def int_digits(value: int) -> DigitCount:
     """``digits_of`` for a Python int, without str()'s refusal past 4,300 digits."""
     magnitude = abs(value)

@@ -46,6 +46,7 @@ from bulkload.contract.numbers import (
     DigitCount,
     digits_of,
     int_digits,
+    plain_decimal,
 )
 from bulkload.contract.schema import MAX_PRECISION, Column, ColumnType, TableSchema
 
@@ -847,8 +848,11 @@ def _raw_to_decimal(raw: bytes) -> Decimal | None:
         return None
     value = msgspec.json.decode(raw) if raw[:1] == b'"' else raw.decode()
     try:
-        return Decimal(value)
-    except InvalidOperation:  # check_raw has accepted it, so this is a bug, not user input
+        try:
+            return Decimal(value)  # digits as written: 12.50 stays Decimal("12.50")
+        except InvalidOperation:  # 0e99999999999999999999, a valid zero past its exponent
+            return Decimal(plain_decimal(value))
+    except (InvalidOperation, ValueError):  # check_raw has accepted it: a bug, not the input
         raise RecordInvalid(f"numeric value {_clip(value)} cannot be read") from None
 
 

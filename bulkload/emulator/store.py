@@ -1,6 +1,6 @@
 """SQLite storage for the emulator: one real SQL table per Peak table, plus the definitions.
 
-Values keep their exactness (numeric as the Decimal's text, JSON as its text, booleans as
+Values keep their exactness (numeric as its value in plain decimal, JSON as its text, booleans as
 0/1), so ``sqlite3 emulator.db 'select * from orders'`` shows what landed and tests can
 compare it with what they sent. Durability is traded for speed (it is an emulator).
 """
@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from bulkload.contract.numbers import plain_decimal
 from bulkload.contract.schema import Column, ColumnType, TableSchema
 
 # '$' cannot appear in a Peak table name, so this can never clash with a user's table.
@@ -63,10 +64,8 @@ def _encode_temporal(value: Any) -> str:
 
 
 def _encode_numeric(value: Any) -> str:
-    """The exact value in plain decimal ("1200", never "1.2E+3"), as a warehouse shows it."""
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    return format(Decimal(value), "f")
+    """The exact value in plain decimal ("1200", never "1.2E+3"; see contract.numbers)."""
+    return plain_decimal(repr(value) if isinstance(value, float) else str(value))
 
 
 def _encode_boolean(value: Any) -> int:
@@ -119,7 +118,7 @@ def _numeric_text(raw: bytes) -> str | None:
     if raw == b"null":
         return None
     text = raw.decode()
-    return format(Decimal(text[1:-1] if text[:1] == '"' else text), "f")
+    return plain_decimal(text[1:-1] if text[:1] == '"' else text)
 
 
 def _json_text(raw: bytes) -> str | None:
