@@ -16,8 +16,10 @@ a command that no longer succeeds). The conventions, kept few:
   exports carry into the later blocks and snippets. A shell block stops at its first
   failing command (``bash -e -o pipefail``): exit 0 means every record landed.
 - A ``bulkload emulator ...`` line is a server: the test starts it in the background with
-  ``--port 0`` instead of the port written, waits for its "listening on" line, and points
-  later mentions of ``127.0.0.1:<written port>`` at it. It runs until the README ends.
+  ``--port 0`` instead of the port written, waits for its "listening on" line (and writes
+  it to the line's ``> FILE``, if any), and points later mentions of
+  ``127.0.0.1:<written port>`` at it. It runs until the README ends, or until the block's
+  ``kill %N`` when the line ends with ``&`` (the N-th such server of the block).
 
 A failure names the block (its line in README.md) and shows the commands and their output.
 """
@@ -49,6 +51,7 @@ SHELL_FENCES = frozenset({"sh", "bash", "shell"})
 SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip\b")
 FENCE = re.compile(r"^```(\S*)\s*$")
 EMULATOR_LINE = re.compile(r"^\s*bulkload\s+emulator\b")
+KILL_JOB = re.compile(r"^\s*kill\s+%(\d+)\s*(?:#.*)?$")
 STEP_TIMEOUT_S = 300
 
 
@@ -128,11 +131,25 @@ class Reader:
     def run_shell(self, block: Block) -> None:
         first = block.line + 1  # README line of the segment's first line
         segment: list[str] = []
-        for number, line in enumerate(block.code.splitlines(), start=block.line + 1):
-            if EMULATOR_LINE.match(line):
+        jobs: list[subprocess.Popen[str]] = []  # servers started with "&", as bash numbers them
+        lines = block.code.splitlines()
+        number = block.line
+        while lines:
+            line = lines.pop(0)
+            number += 1
+            while line.endswith("\\") and lines:  # a command continued on the next line
+                line = line[:-1] + " " + lines.pop(0)
+                number += 1
+            job = KILL_JOB.match(line)
+            if EMULATOR_LINE.match(line) or (job and int(job.group(1)) <= len(jobs)):
                 self._bash(block, first, "\n".join(segment))
                 segment, first = [], number + 1
-                self._start_server(block, line)
+                if job:
+                    _stop(block, jobs[int(job.group(1)) - 1])
+                else:
+                    server = self._start_server(block, line)
+                    if shlex.split(line, comments=True)[-1] == "&":
+                        jobs.append(server)
             else:
                 segment.append(line)
         self._bash(block, first, "\n".join(segment))
@@ -179,8 +196,17 @@ class Reader:
                 f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
             )
 
-    def _start_server(self, block: Block, line: str) -> None:
+    def _start_server(self, block: Block, line: str) -> subprocess.Popen[str]:
         argv = shlex.split(line, comments=True)
+        if argv[-1] == "&":
+            argv.pop()
+        # "> FILE": the line it prints once it listens goes there too, as in a shell.
+        output = None
+        for redirect in (">", "1>"):
+            if redirect in argv:
+                at = argv.index(redirect)
+                output = self.scratch / argv[at + 1]
+                del argv[at : at + 2]
         written_port = "8080"  # the command's default
         if "--port" in argv:
             at = argv.index("--port")
@@ -208,19 +234,28 @@ class Reader:
             server.kill()
             server.wait()
             pytest.fail(f"{block.name}: `{line.strip()}` did not start:\n{first}{log.read_text()}")
+        if output is not None:
+            output.write_text(first)
         started = first[len(LISTENING_PREFIX) :].strip().removeprefix("http://")
         for host in ("127.0.0.1", "localhost"):
             self.addresses[f"{host}:{written_port}"] = started
+        return server
 
     def stop_servers(self) -> None:
         for block, server in self.servers:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-                pytest.fail(f"{block.name}: the emulator did not stop on SIGINT")
+            _stop(block, server)
+
+
+def _stop(block: Block, server: subprocess.Popen[str]) -> None:
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        pytest.fail(f"{block.name}: the emulator did not stop on SIGINT")
 
 
 def _sqlite3_shim(directory: Path) -> Path:
