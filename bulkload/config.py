@@ -23,6 +23,7 @@ from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST
 from bulkload.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://ingestion.peak.ai"
+STATE_DIR_ENV = "BULKLOAD_STATE_DIR"
 
 CREDENTIAL_HELP = (
     "set PEAK_API_KEY (or PEAK_AUTH_TOKEN, or --api-key), or OAuth client credentials "
@@ -248,6 +249,30 @@ class CsvDialect:
         return self.encoding is None or codecs.lookup(self.encoding).name == "utf-8"
 
 
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where loads keep their checkpoints and rejects: one per-user place, so a load
+    resumes whatever the working directory. ``$BULKLOAD_STATE_DIR``, else
+    ``${XDG_STATE_HOME:-~/.local/state}/bulkload``."""
+    env = os.environ if env is None else env
+    explicit = env.get(STATE_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    xdg = env.get("XDG_STATE_HOME")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "bulkload"
+    home = env.get("HOME")
+    if not home:
+        try:
+            home = str(Path.home())
+        except (KeyError, RuntimeError):
+            raise ConfigError(
+                f"no home directory to keep load state in: set {STATE_DIR_ENV} to a writable "
+                "directory"
+            ) from None
+    return Path(home) / ".local" / "state" / "bulkload"
+
+
 @dataclass(frozen=True, slots=True)
 class LoadConfig:
     """Everything ``bulkload.pipeline`` needs besides the table, the inputs and the API."""
@@ -265,8 +290,9 @@ class LoadConfig:
     backoff_max_s: float = 60.0
     ignore_unknown_columns: bool = False
     max_bad_records: int | None = None
-    checkpoint_path: Path | None = None
-    rejects_path: Path | None = None
+    checkpoint_path: Path | None = None  # None: in state_dir, named from the load
+    rejects_path: Path | None = None  # None: next to the checkpoint
+    state_dir: Path | None = None  # None: default_state_dir() (from the environment)
     restart: bool = False
     dry_run: bool = False
     progress: bool = False  # a bar or log lines on stderr; the CLI's default is on

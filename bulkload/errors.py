@@ -11,7 +11,8 @@ decision scattered over ``except`` clauses.
     │   ├── ConfigError                missing/contradictory settings, insecure URL
     │   ├── InputError                 unreadable input file, unknown format
     │   ├── SchemaDefinitionError      a table definition breaks the contract's rules
-    │   └── CheckpointMismatch         inputs/options changed since the checkpoint
+    │   ├── CheckpointMismatch         inputs/options changed since the checkpoint
+    │   └── CheckpointInUse            the same load is running in another process
     ├── CheckpointCorrupt              checkpoint file damaged: never silently trusted
     ├── TooManyBadRecords              --max-bad-records exceeded
     ├── InternalError                  an unexpected exception (a bug); details in a file
@@ -85,6 +86,10 @@ class SchemaDefinitionError(UsageError):
 
 class CheckpointMismatch(UsageError):
     pass
+
+
+class CheckpointInUse(UsageError):
+    """Another process holds this load's lock: two runs of one load would duplicate rows."""
 
 
 class CheckpointCorrupt(BulkloadError):

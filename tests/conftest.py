@@ -21,6 +21,15 @@ EMULATOR_CLIENT_ID = "test-client"
 EMULATOR_CLIENT_SECRET = "test-client-secret"
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps load state (default checkpoints, rejects) in its own directory, never
+    in the user's ~/.local/state; CLI subprocesses inherit it through the environment."""
+    directory = tmp_path / "bulkload-state"
+    monkeypatch.setenv("BULKLOAD_STATE_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture
 def emulator_config(tmp_path: Path) -> EmulatorConfig:
     return EmulatorConfig(

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkload.errors import BulkloadError, CheckpointCorrupt, CheckpointMismatch, ConfigError
+from bulkload.errors import (
+    BulkloadError,
+    CheckpointCorrupt,
+    CheckpointInUse,
+    CheckpointMismatch,
+    ConfigError,
+)
 from bulkload.pipeline.checkpoint import (
     BatchDone,
     Checkpoint,
@@ -430,15 +436,18 @@ def test_restart_starts_a_fresh_log_even_over_a_corrupt_one(tmp_path: Path) -> N
         cp.record([batch(0)])
     with reopen(path, other) as cp:
         assert cp.plan.next_seq == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["c.jsonl"]  # no temp file left behind
+    # no temp file left behind; the lock file stays (it is never deleted, see _StateLock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl", "c.jsonl.lock"]
 
 
 def test_second_concurrent_open_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     with Checkpoint.open(path, IDENTITY):
-        with pytest.raises(ConfigError, match="in use by another bulkload run"):
+        with pytest.raises(CheckpointInUse, match="already running") as info:
             reopen(path)
-        with pytest.raises(ConfigError, match="in use"):
+        # the advice must not be "use another --checkpoint": that would load it twice
+        assert "--checkpoint" not in str(info.value)
+        with pytest.raises(CheckpointInUse, match="already running"):
             Checkpoint.open(path, IDENTITY, restart=True)
     reopen(path).close()
 
@@ -476,14 +485,15 @@ def test_failed_append_is_cut_off_and_reported(
 
 
 def test_default_paths(tmp_path: Path) -> None:
-    first = default_checkpoint_path("orders", ["a.jsonl", "b.jsonl"], tmp_path)
-    assert first.parent == tmp_path / ".bulkload"
+    state, url = tmp_path / "state", "http://127.0.0.1:18601"
+    first = default_checkpoint_path(state, url, "orders", ["a.jsonl", "b.jsonl"], tmp_path)
+    assert first.parent == state
     assert first.name.startswith("orders-") and first.name.endswith(".checkpoint.jsonl")
     assert first == default_checkpoint_path(
-        "orders", ["./a.jsonl", str(tmp_path / "b.jsonl")], tmp_path
+        state, url, "orders", ["./a.jsonl", str(tmp_path / "b.jsonl")], tmp_path
     )
-    assert first != default_checkpoint_path("orders", ["b.jsonl", "a.jsonl"], tmp_path)
-    assert first != default_checkpoint_path("orders", ["a.jsonl"], tmp_path)
+    assert first != default_checkpoint_path(state, url, "orders", ["b.jsonl", "a.jsonl"], tmp_path)
+    assert first != default_checkpoint_path(state, url, "orders", ["a.jsonl"], tmp_path)
     assert default_rejects_path(first).name == first.name.replace(
         ".checkpoint.jsonl", ".rejects.jsonl"
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from bulkload.config import ApiConfig, CsvDialect
+from bulkload.config import ApiConfig, CsvDialect, LoadConfig
 from bulkload.errors import EXIT_INTERRUPTED, EXIT_USAGE, BulkloadError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,6 +65,32 @@ def run(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+
+
+def confirm_restart(
+    table: str, checkpoint_path: Path, config: LoadConfig, *, assume_yes: bool
+) -> None:
+    """Before ``--restart`` throws a checkpoint away: on a terminal, say how many records the
+    earlier run stored (they will be stored again) and ask; elsewhere, or with --yes, the
+    load's own warning says it. Exits when the answer is no."""
+    if not config.restart or config.dry_run or assume_yes or not sys.stdin.isatty():
+        return
+    from bulkload.pipeline.checkpoint import read_earlier_run
+
+    earlier = read_earlier_run(checkpoint_path)
+    if earlier is None or (earlier.records_stored == 0 and not earlier.batches_in_doubt):
+        return
+    click.echo(
+        f"bulkload: --restart loads everything into {table} again, but {earlier.describe()} "
+        f"(checkpoint {checkpoint_path}): unless the table was emptied, those are stored twice.",
+        err=True,
+    )
+    if not click.confirm("Restart anyway?", default=False, err=True):
+        fail(
+            "not restarted: nothing was sent and the checkpoint is kept; rerun without "
+            "--restart to resume, or with --restart --yes to load everything again",
+            EXIT_USAGE,
+        )
 
 
 def usage_error(message: str) -> NoReturn:

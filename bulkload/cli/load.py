@@ -22,6 +22,7 @@ from bulkload.cli import cli
 from bulkload.cli.common import (
     api_config_from_options,
     api_options,
+    confirm_restart,
     csv_dialect_from_options,
     csv_dialect_options,
     fail,
@@ -172,7 +173,8 @@ def _show_library_logs() -> None:
     "checkpoint_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Checkpoint file (default: under .bulkload/, named from the table and inputs).",
+    help="Checkpoint file (default: in $BULKLOAD_STATE_DIR or ~/.local/state/bulkload/, "
+    "named from the base URL, table and inputs).",
 )
 @click.option(
     "--rejects",
@@ -183,6 +185,9 @@ def _show_library_logs() -> None:
 )
 @click.option(
     "--restart", is_flag=True, help="Ignore an existing checkpoint and load everything again."
+)
+@click.option(
+    "--yes", "assume_yes", is_flag=True, help="Do not ask before --restart loads records again."
 )
 @click.option("--dry-run", is_flag=True, help="Read, validate and batch everything; send nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress log lines.")
@@ -204,6 +209,7 @@ def load_command(
     solution: str | None,
     operation: str | None,
     validate_only: bool,
+    assume_yes: bool,
     **options: object,
 ) -> None:
     """Load every valid record of PATH... (files, directories, or - for stdin) into TABLE.
@@ -211,7 +217,7 @@ def load_command(
     With --solution S, TABLE is an object of the Peak v2 solution S.
     """
     from bulkload.contract.v2schema import Operation
-    from bulkload.pipeline.run import load
+    from bulkload.pipeline.run import checkpoint_path_of, load
     from bulkload.pipeline.v2target import V2Target
 
     started = time.monotonic()
@@ -258,6 +264,12 @@ def load_command(
         config = LoadConfig(progress=not no_progress, **with_dialect, **options)  # type: ignore[arg-type]
     except BulkloadError as exc:
         fail_before_start(str(exc), exc.exit_code)
+    confirm_restart(
+        table,
+        checkpoint_path_of(table, paths, config=config, api=api, v2=v2),
+        config,
+        assume_yes=assume_yes,
+    )
     _show_library_logs()
     control = LoadControl()
     # Everything imported so far lives as long as the process: keep it out of the cyclic

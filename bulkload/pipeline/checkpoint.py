@@ -36,11 +36,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import orjson
 
-from bulkload.errors import BulkloadError, CheckpointCorrupt, CheckpointMismatch, ConfigError
+from bulkload.config import LoadConfig, default_state_dir
+from bulkload.errors import (
+    BulkloadError,
+    CheckpointCorrupt,
+    CheckpointInUse,
+    CheckpointMismatch,
+    ConfigError,
+)
 
 try:
     import fcntl
@@ -48,6 +56,7 @@ except ImportError:  # pragma: no cover - Windows has no flock; running unlocked
     fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _PROBE_BYTES = 4096  # one page: the smallest allocation a full filesystem refuses
 
 _CRC_PREFIX = b',"crc":"'
@@ -100,16 +109,102 @@ class ResumePlan:
         return not (seq < self.next_seq or seq in self.done_beyond)
 
 
-def default_checkpoint_path(table: str, inputs: Sequence[str], cwd: Path) -> Path:
-    """``cwd/.bulkload/<table>-<hash of the resolved inputs>.checkpoint.jsonl``.
+@dataclass(frozen=True, slots=True)
+class EarlierRun:
+    """What an existing log says the run(s) before stored: what --restart sends again."""
 
-    The hash keeps loads of different inputs into one table apart, and the same command
-    run again (from the same directory) finds its own checkpoint.
+    records_stored: int | None  # acknowledged and not refused by the server; None: unreadable
+    batches_in_doubt: int  # in flight when a run stopped: may be stored too
+    finished: bool
+
+    def describe(self) -> str:
+        if self.records_stored is None:
+            return "its log is damaged, so how many records the earlier runs stored is unknown"
+        what = "the load finished" if self.finished else "the earlier run(s) stored"
+        doubt = (
+            f" (and {self.batches_in_doubt:,} batch{'es' if self.batches_in_doubt != 1 else ''} "
+            "in doubt may be stored too)"
+            if self.batches_in_doubt
+            else ""
+        )
+        if self.finished:
+            return f"{what}: {self.records_stored:,} records are stored{doubt}"
+        return f"{what} {self.records_stored:,} records{doubt}"
+
+
+def read_earlier_run(path: Path) -> EarlierRun | None:
+    """What the log at ``path`` says was stored, without locking or changing it; None when
+    there is no log. For telling the user what --restart will do before it does it."""
+    try:
+        data = _read_if_exists(Path(path))
+    except OSError:
+        return None
+    return None if data is None else _earlier_run(Path(path), data)
+
+
+def _earlier_run(path: Path, data: bytes) -> EarlierRun:
+    try:
+        parsed = _parse_log(path, data)
+    except CheckpointCorrupt:
+        return EarlierRun(records_stored=None, batches_in_doubt=0, finished=False)
+    stored = sum(batch.records - batch.server_rejected for batch in parsed.done.values())
+    plan = _plan_from(parsed.done, parsed.totals)
+    return EarlierRun(records_stored=stored, batches_in_doubt=plan.in_doubt, finished=plan.finished)
+
+
+def _restart_warning(path: Path, earlier: EarlierRun) -> str:
+    return (
+        f"--restart: checkpoint {path} was replaced; {earlier.describe()}, and this run "
+        "loads every record again: unless the table was emptied, those are stored twice"
+    )
+
+
+def normalize_base_url(url: str | None) -> str | None:
+    """The destination as a checkpoint names it: scheme and host lower-cased, the default
+    port dropped, no user info, no trailing slash. ``HTTP://Host:80/`` and ``http://host``
+    are one destination; another port is another."""
+    if url is None:
+        return None
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return urlunsplit((scheme, host, path, parts.query, ""))
+
+
+def default_checkpoint_path(
+    state_dir: Path, base_url: str | None, table: str, inputs: Sequence[str], cwd: Path
+) -> Path:
+    """``state_dir/<table>-<hash>.checkpoint.jsonl``, the hash taken over the normalized base
+    URL, the table and the absolute input paths.
+
+    One per-user directory, so the same command finds its checkpoint from any working
+    directory; the destination in the hash, so another server or table is another load.
     """
-    resolved = "\n".join(str((cwd / name).resolve()) for name in inputs)
-    digest = hashlib.sha256(resolved.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    safe_table = re.sub(r"[^A-Za-z0-9_.-]", "_", table) or "table"
-    return cwd / ".bulkload" / f"{safe_table}-{digest}.checkpoint.jsonl"
+    resolved = [name if name == "-" else os.path.realpath(cwd / name) for name in inputs]
+    key = "\n".join([normalize_base_url(base_url) or "", table, *resolved])
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    safe_table = re.sub(r"[^A-Za-z0-9_.-]", "_", table)[:64] or "table"
+    return state_dir / f"{safe_table}-{digest}.checkpoint.jsonl"
+
+
+def checkpoint_path_for(
+    table: str, inputs: Sequence[str], *, base_url: str | None, config: LoadConfig, cwd: Path
+) -> Path:
+    """The checkpoint a load uses: ``config.checkpoint_path``, else its default in the state
+    directory (``config.state_dir``, else from the environment)."""
+    if config.checkpoint_path is not None:
+        return Path(config.checkpoint_path)
+    state_dir = config.state_dir if config.state_dir is not None else default_state_dir()
+    return default_checkpoint_path(Path(state_dir), base_url, table, inputs, cwd)
 
 
 def default_rejects_path(checkpoint_path: Path) -> Path:
@@ -130,34 +225,60 @@ class Checkpoint:
         plan: ResumePlan,
         done: dict[int, _Recorded],
         warnings: list[str],
+        *,
+        lock: _StateLock | None = None,
+        replaced: EarlierRun | None = None,
     ) -> None:
         self._path = path
         self._file: BinaryIO | None = file
+        self._lock = lock
         self._plan = plan
         self._done = done
         self._finished = plan.finished
         self._broken: str | None = None
         self.warnings = warnings
+        # With restart: what the log this one replaced said the earlier run(s) stored.
+        self.replaced = replaced
 
     @classmethod
     def open(cls, path: Path, identity: Mapping[str, Any], *, restart: bool = False) -> Checkpoint:
         """Open (or create) the log at ``path`` for a load whose inputs/options are ``identity``.
 
-        Raises CheckpointMismatch when an existing log belongs to different inputs or
-        options, CheckpointCorrupt when it is damaged, ConfigError when it cannot be written.
+        The load's lock (``<path>.lock``) is taken first, before the log is read or created,
+        and held until close(): a second run of the same load is refused with
+        CheckpointInUse. Raises CheckpointMismatch when an existing log belongs to different
+        inputs or options, CheckpointCorrupt when it is damaged, ConfigError when it cannot
+        be written.
         """
         path = Path(path)
         wanted_identity = orjson.loads(orjson.dumps(identity, option=_DUMPS_OPTIONS))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _refuse_special_file(path)
-            if restart:
-                file = _replace_with_fresh(path, wanted_identity)
-                return cls(path, file, _plan_from({}, None), {}, [])
+            lock = _StateLock.acquire(path)
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        try:
+            return cls._open_locked(path, wanted_identity, lock, restart=restart)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _open_locked(
+        cls, path: Path, wanted_identity: Any, lock: _StateLock, *, restart: bool
+    ) -> Checkpoint:
+        try:
             existing = _read_if_exists(path)
+            if restart:
+                replaced = None if existing is None else _earlier_run(path, existing)
+                file = _create_fresh(path, wanted_identity)
+                warnings = [] if replaced is None else [_restart_warning(path, replaced)]
+                plan = _plan_from({}, None)
+                return cls(path, file, plan, {}, warnings, lock=lock, replaced=replaced)
             if existing is None:
                 file = _create_fresh(path, wanted_identity)
-                return cls(path, file, _plan_from({}, None), {}, [])
+                return cls(path, file, _plan_from({}, None), {}, [], lock=lock)
             parsed = _parse_log(path, existing)
             _check_identity(path, parsed.identity, wanted_identity)
             # A fresh log proves the disk takes writes with its header; a resumed one must
@@ -171,7 +292,8 @@ class Checkpoint:
                 raise
         except OSError as exc:
             raise _unwritable(path, exc) from exc
-        return cls(path, file, _plan_from(parsed.done, parsed.totals), parsed.done, parsed.warnings)
+        plan = _plan_from(parsed.done, parsed.totals)
+        return cls(path, file, plan, parsed.done, parsed.warnings, lock=lock)
 
     @property
     def path(self) -> Path:
@@ -210,6 +332,9 @@ class Checkpoint:
         if self._file is not None:
             file, self._file = self._file, None
             file.close()
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.release()
 
     def __enter__(self) -> Checkpoint:
         return self
@@ -469,16 +594,6 @@ def _create_fresh(path: Path, identity: Any) -> BinaryIO:
     return _open_for_append(path)
 
 
-def _replace_with_fresh(path: Path, identity: Any) -> BinaryIO:
-    """Restart: hold the old log's lock while replacing it, so a live run is not clobbered."""
-    try:
-        old = _open_for_append(path)
-    except FileNotFoundError:
-        return _create_fresh(path, identity)
-    with old:
-        return _create_fresh(path, identity)
-
-
 def _probe_room(path: Path) -> None:
     probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
     try:
@@ -494,7 +609,6 @@ def _probe_room(path: Path) -> None:
 def _open_for_append(path: Path) -> BinaryIO:
     file: BinaryIO = open(path, "r+b", buffering=0)  # noqa: SIM115 - owned by Checkpoint
     try:
-        _lock(path, file)
         file.seek(0, os.SEEK_END)
     except BaseException:
         file.close()
@@ -502,19 +616,66 @@ def _open_for_append(path: Path) -> BinaryIO:
     return file
 
 
-def _lock(path: Path, file: BinaryIO) -> None:
-    """Refuse a second concurrent run on the same log: interleaved appends would corrupt it."""
-    if fcntl is None:  # pragma: no cover
-        return
+class _StateLock:
+    """An exclusive lock on ``<checkpoint>.lock``, held for the whole run.
+
+    Not on the log itself: the log is replaced by rename when created or restarted, so two
+    runs could each lock an inode of their own. The lock file is never renamed or deleted
+    (deleting it would let a third run lock a new inode while the first still runs); the
+    kernel drops the lock when its holder exits, however it exits. It holds the holder's
+    process id, to name it in the refusal.
+    """
+
+    def __init__(self, file: BinaryIO | None) -> None:
+        # A file object, not a bare descriptor: a Checkpoint dropped without close() (as a
+        # crash leaves it) still lets its lock go when collected.
+        self._file = file
+
+    @classmethod
+    def acquire(cls, checkpoint_path: Path) -> _StateLock:
+        if fcntl is None:  # pragma: no cover
+            return cls(None)
+        lock_path = lock_path_for(checkpoint_path)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_holder(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                by = f" (process {holder})" if holder else ""
+                raise CheckpointInUse(
+                    f"this load is already running{by}: another bulkload run holds checkpoint "
+                    f"{checkpoint_path}; wait for it to finish, then rerun this command (it "
+                    "resumes where that run stopped, or reports the load done)"
+                ) from None
+            # Filesystems without flock support (some network mounts): run unlocked.
+            return cls(None)
+        except BaseException:
+            os.close(fd)
+            raise
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return cls(open(fd, "r+b", buffering=0))  # closed in release()
+
+    def release(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()  # closing the last descriptor drops the flock
+
+
+def lock_path_for(checkpoint_path: Path) -> Path:
+    """The stable file whose lock guards ``checkpoint_path`` (and its load's rejects)."""
+    return checkpoint_path.with_name(f"{checkpoint_path.name}.lock")
+
+
+def _read_holder(fd: int) -> int | None:
     try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise ConfigError(
-                f"checkpoint {path} is in use by another bulkload run: wait for it to finish, "
-                "or give this run a different --checkpoint"
-            ) from exc
-        # Filesystems without flock support (some network mounts): run unlocked.
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 def _write_all(file: BinaryIO, payload: bytes) -> None:
@@ -580,7 +741,7 @@ def _describe_changes(recorded: Any, wanted: Any) -> list[str]:
     if not isinstance(recorded, dict) or not isinstance(wanted, dict):
         return []
     changes: list[str] = []
-    first_keys = ("table", "schema", "inputs")
+    first_keys = ("base_url", "table", "schema", "inputs")
     for key in sorted(
         set(recorded) | set(wanted),
         key=lambda k: (first_keys.index(k) if k in first_keys else len(first_keys), k),
@@ -590,6 +751,8 @@ def _describe_changes(recorded: Any, wanted: Any) -> list[str]:
             continue
         if key == "table":
             changes.append(f"table changed ({_show(old)} -> {_show(new)})")
+        elif key == "base_url":
+            changes.append(f"base URL changed ({_show(old)} -> {_show(new)})")
         elif key == "schema" and isinstance(old, list) and isinstance(new, list):
             changes.append(_describe_schema(old, new))
         elif key == "inputs" and isinstance(old, list) and isinstance(new, list):

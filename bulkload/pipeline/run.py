@@ -28,19 +28,20 @@ import anyio
 
 from bulkload.client.http import IngestResult, PeakClient
 from bulkload.client.v2 import PeakV2Client
-from bulkload.config import ApiConfig, CsvDialect, LoadConfig
+from bulkload.config import DEFAULT_BASE_URL, ApiConfig, CsvDialect, LoadConfig
 from bulkload.contract.schema import MAX_RECORDS_PER_REQUEST, TableSchema
 from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST, V2_MAX_REQUESTS_PER_S, V2Object
 from bulkload.errors import BulkloadError, ConfigError, InternalError
 from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.checkpoint import (
     Checkpoint,
-    default_checkpoint_path,
+    checkpoint_path_for,
     default_rejects_path,
+    normalize_base_url,
 )
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.loadrun import LoadRun
-from bulkload.pipeline.readers import InputFile, discover, fingerprint
+from bulkload.pipeline.readers import InputFile, discover, display_path, fingerprint
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.stopping import LoadControl, stop_on_signals
 from bulkload.pipeline.summary import LoadSummary
@@ -60,9 +61,14 @@ class LoadApi(Protocol):
 
 
 def _checkpoint_identity(
-    table: str, schema: TableSchema | V2Object, config: LoadConfig, inputs: Sequence[InputFile]
+    table: str,
+    schema: TableSchema | V2Object,
+    config: LoadConfig,
+    inputs: Sequence[InputFile],
+    base_url: str | None,
 ) -> dict[str, Any]:
     return {
+        "base_url": normalize_base_url(base_url),
         "table": table,
         "schema": [column.to_json() for column in schema.columns],
         "options": {
@@ -78,8 +84,26 @@ def _checkpoint_identity(
                 else {}
             ),
         },
-        "inputs": [{"name": f.display_name, **fingerprint(f)} for f in inputs],
+        "inputs": [{"name": _input_identity_name(f), **fingerprint(f)} for f in inputs],
     }
+
+
+def _input_identity_name(input_file: InputFile) -> str:
+    """The input as a checkpoint knows it: its real path, whatever directory the command ran
+    in or the name it was given by (the checkpoint's file name is made from the same)."""
+    if input_file.path is None:
+        return input_file.display_name
+    return display_path(os.path.realpath(input_file.path))
+
+
+def _destination(api: ApiConfig | None, client: LoadApi | None) -> str | None:
+    """The base URL the load goes to, as far as it is known before anything is resolved
+    (a caller's own client does not say where it points)."""
+    if api is not None:
+        return api.base_url
+    if client is not None:
+        return None
+    return (os.environ.get("PEAK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
 async def load(
@@ -123,8 +147,13 @@ async def load(
     control = control or LoadControl()
     started = time.monotonic()
     path_names = [os.fspath(p) for p in paths]
-    checkpoint_path = config.checkpoint_path or default_checkpoint_path(
-        _checkpoint_name(table, v2), path_names, cwd or Path.cwd()
+    base_url = _destination(api, client)
+    checkpoint_path = checkpoint_path_for(
+        _checkpoint_name(table, v2),
+        path_names,
+        base_url=base_url,
+        config=config,
+        cwd=cwd or Path.cwd(),
     )
     rejects_path = config.rejects_path or default_rejects_path(checkpoint_path)
     secrets = _secrets_of(api)
@@ -165,7 +194,7 @@ async def load(
                 schema = await api_client.get_table(table)
             checkpoint: Checkpoint | None = None
             if resumable and not config.dry_run:
-                identity = _checkpoint_identity(table, schema, config, inputs)
+                identity = _checkpoint_identity(table, schema, config, inputs, base_url)
                 if v2_plan is not None:
                     identity["v2"] = v2_plan.identity()
                 checkpoint = Checkpoint.open(checkpoint_path, identity, restart=config.restart)
@@ -230,6 +259,27 @@ async def load(
             )
         )
         raise internal from exc
+
+
+def checkpoint_path_of(
+    table: str,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    config: LoadConfig,
+    api: ApiConfig | None = None,
+    client: LoadApi | None = None,
+    v2: V2Target | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """The checkpoint ``load()`` with these arguments uses (e.g. to say what --restart
+    would throw away before it does)."""
+    return checkpoint_path_for(
+        _checkpoint_name(table, v2),
+        [os.fspath(p) for p in paths],
+        base_url=_destination(api, client),
+        config=config,
+        cwd=cwd or Path.cwd(),
+    )
 
 
 def _checkpoint_name(table: str, v2: V2Target | None) -> str:

@@ -362,6 +362,8 @@ class LoadSummary:
         lines.append(f"  check: {check}: {'ok' if self.balanced else 'MISMATCH'}")
         if self.rejects_path and self.records_rejected:
             lines.append(f"  rejected records are in {self.rejects_path}")
+        if self.checkpoint_path:
+            lines.append(f"  checkpoint: {self.checkpoint_path}")
         if self.stopped_reason:
             lines.append(f"  stopped: {self.stopped_reason}")
         return "\n".join(lines)

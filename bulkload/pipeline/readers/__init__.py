@@ -49,6 +49,7 @@ from bulkload.pipeline.readers.discovery import (
     SkippedEntry,
     discover,
     discover_inputs,
+    display_path,
     parquet_available,
 )
 from bulkload.pipeline.readers.jsonarray import read_json_array
@@ -74,6 +75,7 @@ __all__ = [
     "SkippedEntry",
     "discover",
     "discover_inputs",
+    "display_path",
     "fingerprint",
     "parquet_available",
     "read_chunks",

@@ -105,6 +105,24 @@ def discover(
     return Discovery(inputs, skipped)
 
 
+def display_path(text: str) -> str:
+    """A path as messages, rejects and checkpoints show it: bytes that are not UTF-8 (which
+    Python carries as lone surrogates, and JSON cannot hold) as backslash escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+def _quoted(text: str) -> str:
+    return f"'{display_path(text)}'"
+
+
 def _stdin_input(input_format: Format | None) -> InputFile:
     file_format: Format = input_format or "jsonl"
     if file_format == "parquet":
@@ -126,10 +144,10 @@ def _path_inputs(
     try:
         status = path.stat()
     except FileNotFoundError:
-        raise InputError(f"input {text!r} does not exist; check the path") from None
+        raise InputError(f"input {_quoted(text)} does not exist; check the path") from None
     except OSError as exc:
         raise InputError(
-            f"input {text!r} cannot be read ({exc.strerror}); check the path"
+            f"input {_quoted(text)} cannot be read ({exc.strerror}); check the path"
         ) from None
     if stat.S_ISDIR(status.st_mode):
         inputs: list[InputFile] = []
@@ -161,12 +179,12 @@ def _walk_directory(
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError as exc:
         raise InputError(
-            f"input directory {text!r} cannot be listed ({exc.strerror}); check its permissions"
+            f"input directory {_quoted(text)} cannot be listed ({exc.strerror}); check its permissions"
         ) from None
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        shown = entry.path  # the display name, as before subdirectories were read
+        shown = display_path(entry.path)  # the display name, as before subdirectories were read
         try:
             is_dir = entry.is_dir()
             is_file = entry.is_file()
@@ -221,16 +239,16 @@ def _file_input(
         file_format = "rejects" if holds_rejects(path) else "jsonl"
     if file_format is None:
         raise InputError(
-            f"input {text!r} has an unknown extension; name it {EXTENSIONS_HELP}, or pass --format"
+            f"input {_quoted(text)} has an unknown extension; name it {EXTENSIONS_HELP}, or pass --format"
         )
     if file_format == "parquet":
         if compression is not None:
             raise InputError(
-                f"input {text!r}: parquet files are compressed inside; remove the outer compression"
+                f"input {_quoted(text)}: parquet files are compressed inside; remove the outer compression"
             )
         if not parquet_available():
             raise InputError(
-                f"input {text!r} is parquet, which needs pyarrow: install bulkload[parquet]"
+                f"input {_quoted(text)} is parquet, which needs pyarrow: install bulkload[parquet]"
             )
     try:
         with open(path, "rb"):
@@ -238,11 +256,12 @@ def _file_input(
     except OSError as exc:
         what = "input" if explicit else "input file"
         raise InputError(
-            f"{what} {text!r} cannot be read ({exc.strerror}); check its permissions"
+            f"{what} {_quoted(text)} cannot be read ({exc.strerror}); check its permissions"
         ) from None
     return InputFile(
         path=path,
-        display_name=text,
+        # Absolute: rejects and messages name the same file the same way from any directory.
+        display_name=display_path(os.path.abspath(text)),
         format=file_format,
         compression=compression,
         size_bytes=status.st_size,
