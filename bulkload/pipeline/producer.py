@@ -35,7 +35,14 @@ from bulkload.pipeline.batcher import Batch, Batcher
 from bulkload.pipeline.checkpoint import ResumePlan
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.messages import ReadingEnd, ReadReject, RecordTag, Work
-from bulkload.pipeline.readers import Chunk, ChunkKind, InputFile, read_chunks
+from bulkload.pipeline.readers import (
+    Chunk,
+    ChunkKind,
+    InputFile,
+    fingerprint,
+    read_chunks,
+    verify_unchanged,
+)
 
 log = logging.getLogger("bulkload")
 _SENT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -132,6 +139,7 @@ class Producer:
         self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
         self._field_encoders: dict[str, Callable[[list[str]], bytes]] = {}
         self._out = Handover()
+        self._at_start: list[dict[str, Any]] = []
         if plan is not None:
             self._out.records_read = self._out.records_skipped = plan.skipped_records
 
@@ -143,6 +151,8 @@ class Producer:
         plan = self._plan
         start = plan.start if plan is not None else None
         first_file = start.file_index if start is not None else 0
+        # Each file's size, mtime and end hashes as reading starts: verify_unchanged compares.
+        self._at_start = [fingerprint(f) for f in self.inputs]
         bytes_before = sum(f.size_bytes or 0 for f in self.inputs[:first_file])
         self._out.bytes_read = bytes_before
         for file_index in range(first_file, len(self.inputs)):
@@ -156,12 +166,15 @@ class Producer:
                 start_line=line,
                 buffer_bytes=self.config.read_buffer_bytes,
                 csv_dialect=self.config.csv_dialect,
+                should_stop=self._stop_requested,
             ):
                 self._check_stop()
                 self._take_chunk(file_index, input_file, chunk)
                 self._out.bytes_read = bytes_before + chunk.bytes_consumed
                 self._send_out()
-            self._file_read(input_file, self._out.records_read - records_before, offset == 0)
+            self._file_read(
+                file_index, input_file, self._out.records_read - records_before, offset == 0
+            )
             bytes_before += input_file.size_bytes or 0
             self._out.bytes_read = bytes_before
             self._out.files_read += 1
@@ -178,9 +191,19 @@ class Producer:
         )
         self._send_out()
 
-    def _file_read(self, input_file: InputFile, records: int, from_start: bool) -> None:
+    def _stop_requested(self) -> bool:
+        """Asked by a read waiting on a stream: check_stop raises once the run stops."""
+        self._check_stop()
+        return False
+
+    def _file_read(
+        self, file_index: int, input_file: InputFile, records: int, from_start: bool
+    ) -> None:
         """The one place where the reading of a file ends (every record of it handed over,
         its batches not necessarily sealed yet): checks that concern a whole file go here."""
+        # Is what was read still what the file held at start? If not, the run stops here,
+        # before the file's last batch is sealed or the load marked finished.
+        verify_unchanged(input_file, self._at_start[file_index])
         if records == 0 and from_start:
             # not an error (an empty export is legal), but rarely what was meant
             log.warning("input %s holds no records", input_file.display_name)

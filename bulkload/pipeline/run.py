@@ -167,9 +167,10 @@ async def load(
         skipped_warning = discovery.skipped_warning()
         if skipped_warning is not None:
             log.warning("%s", skipped_warning)
-        resumable = all(f.path is not None for f in inputs)
+        resumable = all(f.resumable for f in inputs)
         if not resumable and config.checkpoint_path is None:
-            log.warning("reading stdin: this load cannot be resumed")
+            streams = ", ".join(f.display_name for f in inputs if not f.resumable)
+            log.warning("reading %s as a stream: this load cannot be resumed", streams)
         async with contextlib.AsyncExitStack() as stack:
             api_client = client
             if api_client is None:

@@ -26,7 +26,7 @@ format: ``jsonl``, ``csv``, ``jsonarray``, ``parquet``. This module dispatches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from bulkload.config import CsvDialect
 from bulkload.errors import InputError
@@ -56,7 +56,13 @@ from bulkload.pipeline.readers.jsonarray import read_json_array
 from bulkload.pipeline.readers.jsonl import read_jsonl
 from bulkload.pipeline.readers.parquet import read_parquet
 from bulkload.pipeline.readers.replay import read_rejects
-from bulkload.pipeline.readers.source import DEFAULT_BUFFER_BYTES, Source, fingerprint
+from bulkload.pipeline.readers.source import (
+    DEFAULT_BUFFER_BYTES,
+    ReadingStopped,
+    Source,
+    fingerprint,
+    verify_unchanged,
+)
 
 __all__ = [
     "DEFAULT_BUFFER_BYTES",
@@ -72,6 +78,7 @@ __all__ = [
     "Format",
     "InputFile",
     "ReaderProblem",
+    "ReadingStopped",
     "SkippedEntry",
     "discover",
     "discover_inputs",
@@ -79,6 +86,7 @@ __all__ = [
     "fingerprint",
     "parquet_available",
     "read_chunks",
+    "verify_unchanged",
 ]
 
 
@@ -91,6 +99,7 @@ def read_chunks(
     buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     csv_dialect: CsvDialect = DEFAULT_DIALECT,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[Chunk]:
     """The records after position ``start``, in chunks of at most ``chunk_records``.
 
@@ -98,7 +107,9 @@ def read_chunks(
     ``Chunk.lines[i]``, which spares JSONL a pass over the prefix (other formats count
     lines themselves; see the module docstring). Records longer than ``max_record_bytes``
     become problems without being held in memory. ``csv_dialect`` says how CSV inputs
-    (and the raw CSV rows of a rejects file) are written.
+    (and the raw CSV rows of a rejects file) are written. A regular file is read up to the
+    size it had at discovery (``InputFile.size_bytes``); while waiting for a stream's data,
+    ``should_stop`` is asked now and then, and ReadingStopped raised once it says yes.
     """
     if start < 0:
         raise InputError(f"input {input_file.display_name}: resume position {start} is negative")
@@ -107,17 +118,28 @@ def read_chunks(
         yield from read_parquet(input_file, start, chunk_records)
         return
     if input_file.format == "csv":
-        with open_csv_source(input_file, buffer_bytes, csv_dialect) as source:
-            yield from read_csv(
-                input_file, source, start, chunk_records, max_record_bytes, csv_dialect
-            )
-        return
-    with Source(input_file, buffer_bytes) as source:
-        if input_file.format == "jsonl":
-            yield from read_jsonl(source, start, start_line, chunk_records, max_record_bytes)
-        elif input_file.format == "rejects":
-            yield from read_rejects(
-                source, start, start_line, chunk_records, max_record_bytes, csv_dialect
-            )
-        else:
-            yield from read_json_array(source, start, chunk_records, max_record_bytes)
+        source = open_csv_source(input_file, buffer_bytes, csv_dialect, should_stop)
+    else:
+        source = Source(input_file, buffer_bytes, should_stop)
+    with source:
+        try:
+            if input_file.format == "jsonl":
+                yield from read_jsonl(source, start, start_line, chunk_records, max_record_bytes)
+            elif input_file.format == "csv":
+                yield from read_csv(
+                    input_file, source, start, chunk_records, max_record_bytes, csv_dialect
+                )
+            elif input_file.format == "rejects":
+                yield from read_rejects(
+                    source, start, start_line, chunk_records, max_record_bytes, csv_dialect
+                )
+            else:
+                yield from read_json_array(source, start, chunk_records, max_record_bytes)
+        except InputError as exc:
+            if not source.grew:
+                raise
+            # Cut at the size it had at start, a file still being written looks truncated.
+            raise InputError(
+                f"{exc} (it grew while it was loaded: is it still being written? load it once "
+                "it is complete)"
+            ) from None

@@ -4,7 +4,7 @@ its first line, its end position and its raw bytes (for the rejects file)."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from bulkload.config import CsvDialect
 from bulkload.errors import InputError
@@ -204,9 +204,14 @@ def _csv_reader(feeder: _CsvLineFeeder, dialect: CsvDialect) -> Iterator[list[st
     )
 
 
-def open_csv_source(input_file: InputFile, buffer_bytes: int, dialect: CsvDialect) -> Source:
+def open_csv_source(
+    input_file: InputFile,
+    buffer_bytes: int,
+    dialect: CsvDialect,
+    should_stop: Callable[[], bool] | None = None,
+) -> Source:
     """The input's bytes as UTF-8, transcoded when ``dialect`` names another encoding."""
-    source = Source(input_file, buffer_bytes)
+    source = Source(input_file, buffer_bytes, should_stop)
     if not dialect.decodes_utf8:
         assert dialect.encoding is not None
         source.transcode_to_utf8(dialect.encoding)

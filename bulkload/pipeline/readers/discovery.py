@@ -39,8 +39,15 @@ class InputFile:
     display_name: str
     format: Format
     compression: Compression | None
-    size_bytes: int | None  # on-disk (compressed) size; None for standard input
+    size_bytes: int | None  # on-disk (compressed) size at discovery; None for a stream
     mtime_ns: int | None
+    # Read once, front to back, like standard input: a FIFO or a character device. Such a
+    # load cannot be resumed (there is nothing to seek back into).
+    stream: bool = False
+
+    @property
+    def resumable(self) -> bool:
+        return self.path is not None and not self.stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +162,37 @@ def _path_inputs(
         if not inputs:
             hint = "" if recursive else " (pass --recursive to read its subdirectories too)"
             raise InputError(
-                f"input directory {text!r} has no input files; it needs files named "
+                f"input directory {_quoted(text)} has no input files; it needs files named "
                 f"{EXTENSIONS_HELP}{hint}"
             )
         return inputs
+    if stat.S_ISFIFO(status.st_mode) or stat.S_ISCHR(status.st_mode):
+        return [_stream_input(path, text, input_format)]
     return [_file_input(path, text, status, input_format, explicit=True)]
+
+
+def _stream_input(path: Path, text: str, input_format: Format | None) -> InputFile:
+    """A FIFO or character device: never opened here. Opening a FIFO waits for its writer,
+    and opening and closing it would kill that writer with SIGPIPE."""
+    named_format, compression = _classify(path.name)
+    # No extension (/dev/stdin, a process substitution's /dev/fd/63): JSONL, as for "-".
+    file_format: Format = input_format or named_format or "jsonl"
+    if file_format == "parquet":
+        raise InputError(
+            f"input {_quoted(text)} is a pipe or device, and parquet needs a file it can seek "
+            "in: give the file's path"
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input {_quoted(text)} cannot be read (permission denied); check it")
+    return InputFile(
+        path=path,
+        display_name=display_path(text),
+        format=file_format,
+        compression=compression,
+        size_bytes=None,
+        mtime_ns=None,
+        stream=True,
+    )
 
 
 def _walk_directory(

@@ -1,44 +1,111 @@
-"""The uncompressed byte stream of one input, block by block (plain, gzip, zstd, bz2 or
-standard input), and the fingerprint that binds a checkpoint to it."""
+"""The uncompressed byte stream of one input, block by block (plain, gzip, zstd, bz2,
+standard input, a FIFO or a character device), and the fingerprint that binds a checkpoint
+to it.
+
+A regular file is read only up to the size it had when the load started: what is appended
+meanwhile is not loaded (a warning says so), and if the file grew, a last line that was
+still unfinished at that size is not a record. ``verify_unchanged`` checks, once a file is
+read, that the part loaded is still what it was (size, mtime, a hash of both ends). Streams
+(stdin, FIFOs, character devices) are read once, front to back; a caller's ``should_stop``
+is asked while waiting for their data, so a stop never hangs on a silent writer.
+"""
 
 from __future__ import annotations
 
 import bz2
 import codecs
 import hashlib
+import logging
 import os
+import select
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Protocol, cast
 
 from bulkload.errors import InputError
 from bulkload.pipeline.readers.discovery import InputFile
 
+log = logging.getLogger("bulkload")
+
 DEFAULT_BUFFER_BYTES = 1 << 20
 FINGERPRINT_SPAN_BYTES = 1 << 20
+# The end of a file that grew is held until it is known whether its last line was finished
+# at the size taken at start. A line longer than this can never be sent (a request body
+# holds at most 1,000,000 bytes): it is handed on whole, to be rejected as too large.
+TAIL_WINDOW_BYTES = 1 << 20
+# How often a wait for a stream's data looks at should_stop.
+STREAM_POLL_MS = 200
 # Compressed bytes handed to the zstd decompressor at a time: bounds the output of one call.
 ZSTD_INPUT_BYTES = 1 << 17
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+class ReadingStopped(Exception):
+    """Raised by a read waiting on a stream once the caller's ``should_stop`` says so."""
+
+
 def fingerprint(input_file: InputFile) -> dict[str, Any]:
-    """What binds a checkpoint to its input: size, mtime and a hash of the first and last
-    MiB of the on-disk bytes (cheap for any size, and catches edits at either end)."""
-    if input_file.path is None:
+    """What binds a checkpoint to its input: the size and mtime taken at discovery (the
+    part of the file a load reads) and a hash of the first and last MiB of that part (cheap
+    for any size, and catches edits at either end). A stream has none."""
+    if not input_file.resumable or input_file.size_bytes is None:
         return {"size": None, "mtime_ns": None, "blake2b": None}
+    assert input_file.path is not None
+    size = input_file.size_bytes
+    try:
+        with open(input_file.path, "rb") as handle:
+            digest = _ends_digest(handle, size)
+    except OSError as exc:
+        raise io_error(input_file.display_name, exc) from None
+    return {"size": size, "mtime_ns": input_file.mtime_ns, "blake2b": digest}
+
+
+def _ends_digest(handle: IO[bytes], size: int) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(handle.read(min(size, FINGERPRINT_SPAN_BYTES)))
+    if size > FINGERPRINT_SPAN_BYTES:
+        start = max(FINGERPRINT_SPAN_BYTES, size - FINGERPRINT_SPAN_BYTES)
+        handle.seek(start)
+        digest.update(handle.read(size - start))
+    return digest.hexdigest()
+
+
+def verify_unchanged(input_file: InputFile, at_start: Mapping[str, Any]) -> None:
+    """Check that the part of ``input_file`` a load read is what it was at the start
+    (``at_start``: its ``fingerprint()`` then); InputError naming the file if not.
+
+    Growth is allowed (appends are not loaded); a shorter file, a different hash of either
+    end of the part read, or, at the same size, another mtime means it was rewritten while
+    it was loaded, and what was read from it cannot be trusted.
+    """
+    size = at_start.get("size")
+    if not input_file.resumable or not isinstance(size, int):
+        return
+    assert input_file.path is not None
+    name = input_file.display_name
     try:
         with open(input_file.path, "rb") as handle:
             status = os.fstat(handle.fileno())
-            digest = hashlib.blake2b(digest_size=16)
-            digest.update(handle.read(FINGERPRINT_SPAN_BYTES))
-            if status.st_size > FINGERPRINT_SPAN_BYTES:
-                handle.seek(max(FINGERPRINT_SPAN_BYTES, status.st_size - FINGERPRINT_SPAN_BYTES))
-                digest.update(handle.read(FINGERPRINT_SPAN_BYTES))
+            if status.st_size < size:
+                raise _changed(name, f"it shrank from {size:,} to {status.st_size:,} bytes")
+            if status.st_size == size and status.st_mtime_ns != at_start.get("mtime_ns"):
+                raise _changed(name, "it was modified (same size, new modification time)")
+            if _ends_digest(handle, size) != at_start.get("blake2b"):
+                raise _changed(name, "its content differs")
+    except FileNotFoundError:
+        raise _changed(name, "it was removed") from None
     except OSError as exc:
-        raise io_error(input_file.display_name, exc) from None
-    return {"size": status.st_size, "mtime_ns": status.st_mtime_ns, "blake2b": digest.hexdigest()}
+        raise io_error(name, exc) from None
+
+
+def _changed(name: str, how: str) -> InputError:
+    return InputError(
+        f"input {name} changed while it was loaded ({how}): what was read from it cannot be "
+        "trusted, so it is not marked done; make the file stable (write it elsewhere, then "
+        "rename it into place) before loading it"
+    )
 
 
 class _Readable(Protocol):
@@ -108,32 +175,168 @@ def io_error(name: str, exc: BaseException) -> InputError:
     return InputError(f"input {name} cannot be read ({exc}); check the file")
 
 
+class _CappedFile:
+    """A regular file up to ``cap``, the size it had when the load started.
+
+    With ``whole_lines``, the last window before ``cap`` is read whole and settled before
+    any of it is handed on: if the file has grown and the byte at ``cap`` is not a line
+    break, the line cut at ``cap`` was still being written and is held back.
+    """
+
+    def __init__(self, raw: IO[bytes], cap: int, *, whole_lines: bool) -> None:
+        self._raw = raw
+        self.cap = cap
+        self.whole_lines = whole_lines
+        self._tail: memoryview | None = None  # the settled last window, handed out in pieces
+        self.size_at_end: int | None = None  # the file's size when reading reached ``cap``
+        self.withheld_bytes = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._tail is not None:
+            piece = self._tail[: size if size >= 0 else len(self._tail)]
+            self._tail = self._tail[len(piece) :]
+            return bytes(piece)
+        left = self.cap - self._raw.tell()
+        if left <= 0:
+            self._settle(b"")
+            return b""
+        if self.whole_lines and left <= TAIL_WINDOW_BYTES:
+            self._tail = memoryview(self._settle(_read_exactly(self._raw, left)))
+            return self.read(size)
+        if self.whole_lines:
+            left -= TAIL_WINDOW_BYTES
+        return self._raw.read(min(size, left) if size >= 0 else left)
+
+    def readinto(self, buffer: Any, /) -> int:
+        """For decompressors that read into their own buffer."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _settle(self, window: bytes) -> bytes:
+        if self.size_at_end is not None:
+            return window
+        self.size_at_end = os.fstat(self._raw.fileno()).st_size
+        if not window or window.endswith(b"\n") or self.size_at_end <= self.cap:
+            return window
+        after = os.pread(self._raw.fileno(), 1, self.cap)
+        last_break = window.rfind(b"\n")
+        if after in (b"\n", b"\r") or last_break < 0:
+            return window  # the line was whole (its line break came later), or too long
+        self.withheld_bytes = len(window) - last_break - 1
+        return window[: last_break + 1]
+
+
+def _read_exactly(raw: IO[bytes], count: int) -> bytes:
+    pieces = []
+    while count > 0:
+        piece = raw.read(count)
+        if not piece:
+            break
+        pieces.append(piece)
+        count -= len(piece)
+    return b"".join(pieces)
+
+
+class _StreamReader:
+    """A pipe, FIFO, terminal or device, read as its data comes. A FIFO is opened without
+    waiting for a writer; every wait polls, so ``should_stop`` is heard within
+    STREAM_POLL_MS even when no writer ever comes."""
+
+    def __init__(self, fd: int, should_stop: Callable[[], bool] | None, *, owned: bool) -> None:
+        self._fd = fd
+        self._owned = owned
+        self._should_stop = should_stop
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN | select.POLLPRI)
+
+    @classmethod
+    def open_fifo(cls, path: Any, should_stop: Callable[[], bool] | None) -> _StreamReader:
+        # O_NONBLOCK: open() returns at once instead of waiting for a writer; poll() then
+        # waits (on Linux it reports no hang-up before a first writer has come).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return cls(fd, should_stop, owned=True)
+
+    def read(self, size: int = -1, /) -> bytes:
+        size = size if size > 0 else DEFAULT_BUFFER_BYTES
+        timeout = STREAM_POLL_MS if self._should_stop is not None else None
+        while True:
+            if self._should_stop is not None and self._should_stop():
+                raise ReadingStopped
+            if not self._poller.poll(timeout):
+                continue
+            try:
+                return os.read(self._fd, size)
+            except BlockingIOError:
+                continue
+
+    def readinto(self, buffer: Any, /) -> int:
+        """For decompressors that read into their own buffer."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._owned:
+            os.close(self._fd)
+            self._owned = False
+
+
 class Source:
     """The uncompressed bytes of one input, block by block; translates every I/O and
     decompression error into InputError naming the input."""
 
-    def __init__(self, input_file: InputFile, buffer_bytes: int) -> None:
+    def __init__(
+        self,
+        input_file: InputFile,
+        buffer_bytes: int,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.name = input_file.display_name
         self.buffer_bytes = max(1, buffer_bytes)
         self._errors = _decompression_errors()
         self._pending = b""
         self._stdin_bytes = 0
         self._raw: IO[bytes] | None = None
+        self._stream: _StreamReader | None = None
+        self._capped: _CappedFile | None = None
         self._read: Callable[[int], bytes]
         self.seekable = False
+        self._warned = False
+        raw: Any
         if input_file.path is None:
-            # read1: a slow producer's records flow on without waiting for a full block.
-            self._read = getattr(sys.stdin.buffer, "read1", sys.stdin.buffer.read)
-            return
-        try:
-            raw = open(input_file.path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise io_error(self.name, exc) from None
-        self._raw = raw
+            stdin = sys.stdin.buffer
+            try:
+                fd = stdin.fileno()
+            except (AttributeError, OSError, ValueError):  # replaced by an in-memory stream
+                # read1: a slow producer's records flow on without waiting for a full block.
+                self._read = getattr(stdin, "read1", stdin.read)
+                return
+            raw = self._stream = _StreamReader(fd, should_stop, owned=False)
+        elif input_file.stream:
+            try:
+                raw = self._stream = _StreamReader.open_fifo(input_file.path, should_stop)
+            except OSError as exc:
+                raise io_error(self.name, exc) from None
+        else:
+            try:
+                self._raw = open(input_file.path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+            except OSError as exc:
+                raise io_error(self.name, exc) from None
+            if input_file.size_bytes is None:
+                raw = self._raw
+            else:
+                raw = self._capped = _CappedFile(
+                    self._raw,
+                    input_file.size_bytes,
+                    whole_lines=input_file.compression is None,
+                )
         stream: _Readable
         if input_file.compression is None:
             stream = raw
-            self.seekable = True
+            self.seekable = self._raw is not None
         elif input_file.compression == "gzip":
             stream = _open_gzip(raw)
         elif input_file.compression == "zstd":
@@ -167,10 +370,22 @@ class Source:
 
         self._read = read_transcoded
         self.seekable = False
+        if self._capped is not None and "\n".encode(encoding) != b"\n":
+            # UTF-16 and the like: a line break is not the byte b"\n", so the end of a
+            # grown file cannot be settled on raw bytes; it is read to its size as it is.
+            self._capped.whole_lines = False
+
+    @property
+    def grew(self) -> bool:
+        """Whether the file was found longer than at start once reading reached that size."""
+        capped = self._capped
+        return capped is not None and (capped.size_at_end or 0) > capped.cap
 
     def close(self) -> None:
         if self._raw is not None:
             self._raw.close()
+        if self._stream is not None:
+            self._stream.close()
 
     def __enter__(self) -> Source:
         return self
@@ -188,11 +403,35 @@ class Source:
         except self._errors as exc:
             raise io_error(self.name, exc) from None
         self._stdin_bytes += len(block)
+        if not block and self.grew and not self._warned:
+            self._warn_grown()
         return block
+
+    def _warn_grown(self) -> None:
+        capped = self._capped
+        assert capped is not None and capped.size_at_end is not None
+        self._warned = True
+        unfinished = (
+            f"; its last line, unfinished at that size ({capped.withheld_bytes:,} bytes), is "
+            "not a record and was not loaded"
+            if capped.withheld_bytes
+            else ""
+        )
+        log.warning(
+            "input %s grew while it was loaded (%s -> %s bytes): only the %s bytes it held "
+            "when the load started are loaded%s; what was appended is not: load it separately",
+            self.name,
+            f"{capped.cap:,}",
+            f"{capped.size_at_end:,}",
+            f"{capped.cap:,}",
+            unfinished,
+        )
 
     def bytes_consumed(self) -> int:
         if self._raw is None:
             return self._stdin_bytes
+        if self._capped is not None and self._capped.size_at_end is not None:
+            return self._capped.cap
         try:
             return self._raw.tell()
         except (OSError, ValueError):
@@ -207,6 +446,8 @@ class Source:
             assert self._raw is not None
             try:
                 size = os.fstat(self._raw.fileno()).st_size
+                if self._capped is not None:
+                    size = min(size, self._capped.cap)
                 if start > size:
                     raise self._beyond_end(start)
                 self._raw.seek(start)
