@@ -175,6 +175,18 @@ async def test_a_file_lacking_only_its_last_newline_loads_whole_even_when_append
     assert landed_ids(emu) == Counter(range(21))
 
 
+async def test_a_file_that_is_one_unfinished_line_at_start_loads_nothing(
+    emu: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"id": 0, "no')  # the writer has just begun
+    summary = await load_with(
+        emu, tmp_path, path, at_get_table=lambda: append(path, b'te": "n"}\n')
+    )
+    assert summary.records_read == 0 and summary.records_rejected == 0
+    assert landed_ids(emu) == Counter()
+
+
 def rewrite_in_place(path: Path) -> None:
     """Same size, other content, another mtime: what `cp other path` mid-load leaves."""
     status = path.stat()

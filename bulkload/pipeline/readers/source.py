@@ -201,7 +201,8 @@ class _CappedFile:
             self._settle(b"")
             return b""
         if self.whole_lines and left <= TAIL_WINDOW_BYTES:
-            self._tail = memoryview(self._settle(_read_exactly(self._raw, left)))
+            from_start = left == self.cap
+            self._tail = memoryview(self._settle(_read_exactly(self._raw, left), from_start))
             return self.read(size)
         if self.whole_lines:
             left -= TAIL_WINDOW_BYTES
@@ -214,16 +215,21 @@ class _CappedFile:
         view[: len(data)] = data
         return len(data)
 
-    def _settle(self, window: bytes) -> bytes:
+    def _settle(self, window: bytes, from_start: bool = False) -> bytes:
+        """``window``: the file's last bytes up to ``cap``; ``from_start``: it is the whole
+        file. What of it to hand on."""
         if self.size_at_end is not None:
             return window
         self.size_at_end = os.fstat(self._raw.fileno()).st_size
         if not window or window.endswith(b"\n") or self.size_at_end <= self.cap:
             return window
-        after = os.pread(self._raw.fileno(), 1, self.cap)
+        if os.pread(self._raw.fileno(), 1, self.cap) in (b"\n", b"\r"):
+            return window  # the line was whole: only its line break came later
         last_break = window.rfind(b"\n")
-        if after in (b"\n", b"\r") or last_break < 0:
-            return window  # the line was whole (its line break came later), or too long
+        if last_break < 0 and not from_start:
+            # Longer than the window, so longer than any request: handed on whole, it is
+            # rejected as too large (a part of it might pass for a record).
+            return window
         self.withheld_bytes = len(window) - last_break - 1
         return window[: last_break + 1]
 
@@ -248,8 +254,10 @@ class _StreamReader:
         self._fd = fd
         self._owned = owned
         self._should_stop = should_stop
-        self._poller = select.poll()
-        self._poller.register(fd, select.POLLIN | select.POLLPRI)
+        # No poll() (Windows): plain blocking reads, as before.
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        if self._poller is not None:
+            self._poller.register(fd, select.POLLIN | select.POLLPRI)
 
     @classmethod
     def open_fifo(cls, path: Any, should_stop: Callable[[], bool] | None) -> _StreamReader:
@@ -264,7 +272,7 @@ class _StreamReader:
         while True:
             if self._should_stop is not None and self._should_stop():
                 raise ReadingStopped
-            if not self._poller.poll(timeout):
+            if self._poller is not None and not self._poller.poll(timeout):
                 continue
             try:
                 return os.read(self._fd, size)
