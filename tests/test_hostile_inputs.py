@@ -301,8 +301,12 @@ async def test_ctrl_c_stops_a_load_whose_fifo_never_gets_a_writer(emu: Any, tmp_
     assert process.stderr is not None
     try:
         # the load has started once it says it reads a stream (discovery never opens it)
-        line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
-        assert b"as a stream" in line
+        async def started() -> None:
+            assert process.stderr is not None
+            while b"as a stream" not in (line := await process.stderr.readline()):
+                assert line, "the loader ended without saying it reads a stream"
+
+        await asyncio.wait_for(started(), timeout=60)
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.wait(), timeout=60)
         err = await process.stderr.read()
