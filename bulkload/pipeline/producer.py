@@ -20,12 +20,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
 
 from bulkload.config import LoadConfig
+from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.v2schema import V2Object
 from bulkload.contract.v2validate import V2RecordValidator
@@ -137,6 +138,7 @@ class Producer:
         self._rejected_read = 0  # refused while reading this run (for --max-bad-records)
         self._chunk_consumed = 0  # records of the current chunk taken so far, when it matters
         self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
+        self._csv_chunk_encoders: dict[tuple[str, ...], CsvChunkEncoder] = {}
         self._field_encoders: dict[str, Callable[[list[str]], bytes]] = {}
         self._out = Handover()
         self._at_start: list[dict[str, Any]] = []
@@ -241,22 +243,25 @@ class Producer:
             )
         items = chunk.items
         outcomes: Iterable[bytes | RecordInvalid]
+        records: Sequence[bytes] | None = None  # all of them, when every one goes as it is
         if chunk.kind is ChunkKind.RAW_JSON:
             outcomes = self.validator.check_raw_many(items)
-            every_record_goes_as_is = (
-                outcomes is items and bool(items) and max(map(len, items)) <= max_alone
-            )
+            if outcomes is items:
+                records = items
+        elif chunk.kind is ChunkKind.CSV_ROWS and isinstance(self.validator, RecordValidator):
+            outcomes = self._csv_chunk_encoder(header)(items)
+            if set(map(type, outcomes)) == {bytes}:
+                records = cast(list[bytes], outcomes)
         else:
             outcomes = _outcomes(encode, items)
-            every_record_goes_as_is = False
-        if every_record_goes_as_is:
+        if records and max(map(len, records)) <= max_alone:
             # The common case: the first record the usual way (it settles the rejects read
             # before it), the rest in bulk, with no rejects among them to account for.
-            self._accept(items[0], (file_index, chunk.ends[0], chunk.lines[0]))
+            self._accept(records[0], (file_index, chunk.ends[0], chunk.lines[0]))
             tags = list(
                 zip(repeat(file_index), islice(chunk.ends, 1, None), islice(chunk.lines, 1, None))
             )
-            for sealed in self._batcher.add_many(items[1:], tags):
+            for sealed in self._batcher.add_many(records[1:], tags):
                 self._seal(sealed)
         else:
             for taken, (outcome, item, end, item_line) in enumerate(
@@ -341,6 +346,15 @@ class Producer:
         self._failpoints.hit("producer")
         out.batches_planned += 1
         out.works.append(Work(batch, in_span))
+
+    def _csv_chunk_encoder(self, header: Sequence[str]) -> CsvChunkEncoder:
+        """The chunk-at-a-time encoder of a header (``_encoder_for`` has checked it)."""
+        assert isinstance(self.validator, RecordValidator)
+        encoder = self._csv_chunk_encoders.get(tuple(header))
+        if encoder is None:
+            encoder = CsvChunkEncoder(self.validator, list(header))
+            self._csv_chunk_encoders[tuple(header)] = encoder
+        return encoder
 
     def _encoder_for(self, chunk: Chunk, input_file: InputFile) -> Callable[[Any], bytes]:
         if chunk.kind is ChunkKind.RAW_JSON:

@@ -1,10 +1,18 @@
-"""CSV: rows parsed by the csv module from lines fed one at a time, so that every row keeps
-its first line, its end position and its raw bytes (for the rejects file)."""
+"""CSV: rows parsed by the csv module, each with its first line, its end position and (for
+the rejects file) its raw bytes.
+
+Two ways through a block of lines. The common one: every line of the block is one whole row
+(no quoted line break, valid UTF-8, no malformed quote), so the whole block goes through ONE
+``csv.reader`` over its decoded lines, and lines and positions follow from the line lengths
+(``_CsvLineFeeder.take_block``). Otherwise the lines are fed to ``csv.reader`` one at a time,
+so that a row may span lines and a bad row is caught with its own bytes and position.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 
 from bulkload.config import CsvDialect
 from bulkload.errors import InputError
@@ -121,6 +129,51 @@ class _CsvLineFeeder:
     def raw_row(self) -> bytes:
         return b"\n".join(self.row_raw)
 
+    def take_block(self, make_reader: _MakeReader) -> _BlockRows | None:
+        """At a row boundary with no line left over: the rows of the next block when every
+        line of it is one whole row (parsed in one go); None leaves the block's lines to be
+        fed one at a time (a row spans lines, a line is not UTF-8, a quote is malformed,
+        a line was too long, or the input ended)."""
+        if self._index < len(self._lines) or self._skipped_long_line or self.problems:
+            return None
+        try:
+            self._refill()
+        except StopIteration:
+            return None
+        lines = self._lines
+        if self._skipped_long_line or self.problems or self._last_unterminated:
+            return None
+        try:
+            texts = list(map(bytes.decode, lines))
+            rows = list(make_reader(texts))
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        if len(rows) != len(lines):
+            return None  # a quoted line break: some row spans lines
+        first_line = self.line_no + 1
+        ends = list(accumulate(map(len, lines), _add_line, initial=self.offset))
+        del ends[0]
+        self._index = len(lines)
+        self.line_no += len(lines)
+        self.offset = ends[-1]
+        if [] in rows:  # blank lines hold no row
+            kept = [i for i, row in enumerate(rows) if row]
+            return (
+                [rows[i] for i in kept],
+                [first_line + i for i in kept],
+                [ends[i] for i in kept],
+            )
+        return rows, list(range(first_line, first_line + len(rows))), ends
+
+
+# rows, their first lines, their end positions
+_BlockRows = tuple[list[list[str]], list[int], list[int]]
+_MakeReader = Callable[[Iterable[str]], Iterator[list[str]]]
+
+
+def _add_line(offset: int, length: int) -> int:
+    return offset + length + 1  # the line and its b"\n"
+
 
 def _read_csv_header(
     feeder: _CsvLineFeeder, reader: Iterator[list[str]], dialect: CsvDialect
@@ -196,12 +249,10 @@ def _undecodable_reason(raw: bytes, dialect: CsvDialect) -> str:
     return f"row is not valid {dialect.encoding} ({_first_bad_byte(raw)}); check --encoding"
 
 
-def _csv_reader(feeder: _CsvLineFeeder, dialect: CsvDialect) -> Iterator[list[str]]:
+def _csv_reader(lines: Iterable[str], dialect: CsvDialect) -> Iterator[list[str]]:
     if not dialect.quote_char:
-        return csv.reader(feeder, strict=True, delimiter=dialect.delimiter, quoting=csv.QUOTE_NONE)
-    return csv.reader(
-        feeder, strict=True, delimiter=dialect.delimiter, quotechar=dialect.quote_char
-    )
+        return csv.reader(lines, strict=True, delimiter=dialect.delimiter, quoting=csv.QUOTE_NONE)
+    return csv.reader(lines, strict=True, delimiter=dialect.delimiter, quotechar=dialect.quote_char)
 
 
 def open_csv_source(
@@ -260,7 +311,26 @@ def read_csv(
     pending = Pending(ChunkKind.CSV_ROWS, chunk_records)
     pending.header = header
     items, lines, ends = pending.items, pending.lines, pending.ends
+
+    def block_reader(texts: Iterable[str]) -> Iterator[list[str]]:
+        return _csv_reader(texts, dialect)
+
     while True:
+        block = feeder.take_block(block_reader)
+        if block is not None:
+            if null_markers:
+                # The empty field is NULL already; a marker becomes one.
+                items.extend(
+                    ["" if field in null_markers else field for field in row] for row in block[0]
+                )
+            else:
+                items.extend(block[0])
+            lines.extend(block[1])
+            ends.extend(block[2])
+            if len(items) >= chunk_records:
+                yield from pending.full_chunks(source.bytes_consumed())
+                items, lines, ends = pending.items, pending.lines, pending.ends
+            continue
         feeder.start_row()
         first_line = feeder.line_no + 1
         try:
