@@ -66,6 +66,12 @@ async def test_a_one_field_header_with_a_semicolon_suggests_the_delimiter(
     assert "one field 'id;note'" in line and "--delimiter ';'" in line
     assert emulator.rows("events") == []
     assert "Traceback" not in err
+    # following the advice, with the same checkpoint, just works
+    code, _out, err = await run_cli(
+        load_args(emulator, KEY, data, *state(tmp_path), "--delimiter", ";")
+    )
+    assert code == 0, err
+    assert notes(emulator) == {1: "x"}
 
 
 async def test_quote_character(emulator: Any, tmp_path: Path) -> None:
@@ -189,3 +195,19 @@ def test_tab_is_a_delimiter_name_in_the_library_too() -> None:
     assert CsvDialect(delimiter="tab").delimiter == "\t"
     with pytest.raises(ConfigError, match="--delimiter"):
         CsvDialect(delimiter="\n")
+
+
+async def test_a_header_in_another_encoding_says_encoding_and_the_rerun_works(
+    emulator: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "cp1252.csv"
+    data.write_bytes("id,note\n1,5 €\n".replace("note", "nöte").encode("cp1252"))
+    code, _out, err = await run_cli(load_args(emulator, KEY, data, *state(tmp_path)))
+    assert code == 2
+    [line] = [line for line in err.splitlines() if line.startswith("bulkload: error")]
+    assert "header is not valid UTF-8 (byte 0xf6" in line and "--encoding" in line
+    code, _out, err = await run_cli(
+        load_args(emulator, KEY, data, *state(tmp_path), "--encoding", "cp1252")
+    )
+    # the header decodes now; its field is no column of the table, said in one line
+    assert code == 2 and "nöte" in err and "--encoding" not in err

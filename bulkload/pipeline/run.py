@@ -41,7 +41,13 @@ from bulkload.pipeline.checkpoint import (
 )
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.loadrun import LoadRun
-from bulkload.pipeline.readers import InputFile, discover, display_path, fingerprint
+from bulkload.pipeline.readers import (
+    InputFile,
+    check_csv_headers,
+    discover,
+    display_path,
+    fingerprint,
+)
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.stopping import LoadControl, stop_on_signals
 from bulkload.pipeline.summary import LoadSummary
@@ -164,6 +170,7 @@ async def load(
         nonlocal inputs, run, secrets
         discovery = discover(path_names, config.input_format, recursive=config.recursive)
         inputs = discovery.inputs
+        check_csv_headers(inputs, config.csv_dialect)
         skipped_warning = discovery.skipped_warning()
         if skipped_warning is not None:
             log.warning("%s", skipped_warning)

@@ -38,7 +38,12 @@ from bulkload.pipeline.readers.chunks import (
     ChunkKind,
     ReaderProblem,
 )
-from bulkload.pipeline.readers.csv import DEFAULT_DIALECT, open_csv_source, read_csv
+from bulkload.pipeline.readers.csv import (
+    DEFAULT_DIALECT,
+    check_csv_header,
+    open_csv_source,
+    read_csv,
+)
 from bulkload.pipeline.readers.discovery import (
     EXTENSIONS_HELP,
     FORMATS,
@@ -80,6 +85,7 @@ __all__ = [
     "ReaderProblem",
     "ReadingStopped",
     "SkippedEntry",
+    "check_csv_headers",
     "discover",
     "discover_inputs",
     "display_path",
@@ -88,6 +94,16 @@ __all__ = [
     "read_chunks",
     "verify_unchanged",
 ]
+
+
+def check_csv_headers(
+    inputs: list[InputFile],
+    csv_dialect: CsvDialect = DEFAULT_DIALECT,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> None:
+    """The header of every CSV file, checked before a load starts (see check_csv_header)."""
+    for input_file in inputs:
+        check_csv_header(input_file, csv_dialect, max_record_bytes)
 
 
 def read_chunks(

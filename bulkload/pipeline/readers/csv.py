@@ -269,6 +269,22 @@ def open_csv_source(
     return source
 
 
+# A header line is short; a block this size reads it in one go.
+_HEADER_BLOCK_BYTES = 1 << 16
+
+
+def check_csv_header(input_file: InputFile, dialect: CsvDialect, limit: int) -> None:
+    """Raise now the InputError that reading would raise for this file's header (split on
+    the wrong delimiter, not in the given encoding, unparseable): before a checkpoint
+    records this load's options, so that following the advice reruns cleanly. Standard
+    input is not read twice: its header is checked when it is read."""
+    if input_file.format != "csv" or input_file.path is None or not dialect.has_header:
+        return
+    with open_csv_source(input_file, _HEADER_BLOCK_BYTES, dialect) as source:
+        feeder = _CsvLineFeeder(source, source.skip_bom(), 0, limit)
+        _read_csv_header(feeder, _csv_reader(feeder, dialect), dialect)
+
+
 def read_csv(
     input_file: InputFile,
     source: Source,
