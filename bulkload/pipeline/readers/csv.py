@@ -276,10 +276,9 @@ _HEADER_BLOCK_BYTES = 1 << 16
 def check_csv_header(input_file: InputFile, dialect: CsvDialect, limit: int) -> None:
     """Raise now the InputError that reading would raise for this file's header (split on
     the wrong delimiter, not in the given encoding, unparseable): before a checkpoint
-    records this load's options, so that following the advice reruns cleanly. Standard
-    input is not read twice: its header is checked when it is read."""
-    if input_file.format != "csv" or input_file.path is None or not dialect.has_header:
-        return
+    records this load's options, so that following the advice reruns cleanly."""
+    if input_file.format != "csv" or not input_file.resumable or not dialect.has_header:
+        return  # a stream (stdin, a FIFO) is read once: its header is checked as it is read
     with open_csv_source(input_file, _HEADER_BLOCK_BYTES, dialect) as source:
         feeder = _CsvLineFeeder(source, source.skip_bom(), 0, limit)
         _read_csv_header(feeder, _csv_reader(feeder, dialect), dialect)
