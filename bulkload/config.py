@@ -289,6 +289,11 @@ class LoadConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 60.0
     ignore_unknown_columns: bool = False
+    # Input field -> column (None: drop the field), applied before matching by name.
+    field_map: tuple[tuple[str, str | None], ...] = ()
+    field_map_path: Path | None = None  # a JSON object {"SRC": "DST" | null}; field_map wins
+    case_sensitive: bool = False  # field names must match columns exactly (no case folding)
+    coerce: bool = False  # convert strings holding numbers/booleans, ISO 8601 dates
     max_bad_records: int | None = None
     checkpoint_path: Path | None = None  # None: in state_dir, named from the load
     rejects_path: Path | None = None  # None: next to the checkpoint

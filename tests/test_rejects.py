@@ -30,6 +30,7 @@ def test_valid_json_record_is_embedded_as_json_byte_for_byte(tmp_path: Path) -> 
         "source": "data.jsonl",
         "line": 3,
         "reason": "column 'id': expected string",
+        "problems": ["column 'id': expected string"],
         "record": {"id": 1, "name": "café", "big": 123456789012345678901234567890},
     }
     assert record in path.read_bytes()  # not re-serialized: big integers keep every digit
@@ -40,7 +41,7 @@ def test_pretty_printed_json_record_stays_on_one_line(tmp_path: Path) -> None:
     with RejectsFile.open(path) as rejects:
         rejects.add(source="a.json", line=2, reason="bad", record=b'{\n  "id": 1\n}')
     assert read_entries(path) == [
-        {"source": "a.json", "line": 2, "reason": "bad", "record": {"id": 1}}
+        {"source": "a.json", "line": 2, "reason": "bad", "problems": ["bad"], "record": {"id": 1}}
     ]
 
 

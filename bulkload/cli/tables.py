@@ -29,7 +29,7 @@ from bulkload.client import PeakClient
 from bulkload.client.http import MAX_LIST_PAGE_SIZE
 from bulkload.config import ApiConfig, CsvDialect
 from bulkload.contract.schema import Column, TableSchema
-from bulkload.errors import BulkloadError, InputError, SchemaDefinitionError
+from bulkload.errors import BulkloadError, InputError, NotFound, SchemaDefinitionError
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_SAMPLE_RECORDS = 1000
@@ -212,8 +212,13 @@ def get_command(
     config = api_config(base_url, api_key, insecure)
 
     async def fetch() -> TableSchema:
+        from bulkload.client.suggest import not_found_with_suggestions
+
         async with PeakClient(config) as client:
-            return await client.get_table(name)
+            try:
+                return await client.get_table(name)
+            except NotFound as exc:
+                raise await not_found_with_suggestions(client, name, exc) from None
 
     table = run(fetch)
     if as_json:

@@ -76,8 +76,7 @@ def _scan(fmt: str) -> tuple[list[_Piece], list[str]]:
             ):
                 i += 1
             letters = fmt[start:i]
-            hint = _HINTS.get(letters.upper())
-            advice = f"did you mean {hint}?" if hint else f'quote literal letters, e.g. "{letters}"'
+            advice = f"did you mean {_letters_fixed(letters)}?"
             problems.append(
                 f"{letters!r} at position {start + 1} is not a token "
                 f"(tokens: {_TOKEN_LIST}, uppercase); {advice}"
@@ -88,6 +87,48 @@ def _scan(fmt: str) -> tuple[list[_Piece], list[str]]:
     return pieces, problems
 
 
+def _letters_fixed(letters: str) -> str:
+    """What a run of letters that is no token most likely meant: a misspelt token (HH for
+    HH24), literal letters to quote ("T"), or literal letters glued to one ("T"HH24)."""
+    if letters.upper() in TOKEN_PATTERNS:
+        return letters.upper()  # tokens are uppercase
+    hint = _HINTS.get(letters.upper())
+    if hint is not None:
+        return hint
+    for split in range(1, len(letters)):
+        hint = _HINTS.get(letters[split:].upper())
+        if hint is not None:
+            return f'"{letters[:split]}"{hint}'
+    return f'"{letters}"'
+
+
+def _fixed_format(fmt: str) -> str:
+    """``fmt`` with every run of letters that is no token replaced by ``_letters_fixed``."""
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == '"':
+            end = fmt.find('"', i + 1)
+            end = len(fmt) - 1 if end < 0 else end
+            out.append(fmt[i : end + 1])
+            i = end + 1
+            continue
+        token = next((t for t in TOKENS if fmt.startswith(t, i)), None)
+        if token is not None:
+            out.append(token)
+            i += len(token)
+            continue
+        start = i
+        while i < len(fmt) and fmt[i].isalpha() and not any(fmt.startswith(t, i) for t in TOKENS):
+            i += 1
+        if i == start:
+            out.append(fmt[i])
+            i += 1
+        else:
+            out.append(_letters_fixed(fmt[start:i]))
+    return "".join(out)
+
+
 def format_problems(fmt: str) -> list[str]:
     """Every problem with a dateFormat string; an empty list means it is usable."""
     if not fmt:
@@ -95,6 +136,10 @@ def format_problems(fmt: str) -> list[str]:
     pieces, problems = _scan(fmt)
     if not problems and not any(p.is_token for p in pieces):
         problems.append(f"dateFormat {fmt!r} has no tokens (tokens: {_TOKEN_LIST})")
+    if problems and '"' not in fmt:
+        fixed = _fixed_format(fmt)
+        if fixed != fmt and not _scan(fixed)[1]:
+            problems.append(f"the whole format would then read {fixed}")
     for index, piece in enumerate(pieces):
         if piece.is_token and piece.text == "FF" and index + 1 < len(pieces):
             after = pieces[index + 1]

@@ -127,6 +127,34 @@ def _column_from_json(obj: Mapping[str, Any]) -> Column:
     )
 
 
+# What other databases and languages call the contract's types.
+_TYPE_ALIASES = {
+    "int": ColumnType.INTEGER, "int4": ColumnType.INTEGER, "int8": ColumnType.INTEGER,
+    "int32": ColumnType.INTEGER, "int64": ColumnType.INTEGER, "bigint": ColumnType.INTEGER,
+    "smallint": ColumnType.INTEGER, "long": ColumnType.INTEGER,
+    "bool": ColumnType.BOOLEAN,
+    "str": ColumnType.STRING, "text": ColumnType.STRING, "varchar": ColumnType.STRING,
+    "char": ColumnType.STRING,
+    "decimal": ColumnType.NUMERIC, "number": ColumnType.NUMERIC, "float": ColumnType.NUMERIC,
+    "double": ColumnType.NUMERIC, "real": ColumnType.NUMERIC,
+    "datetime": ColumnType.TIMESTAMP, "timestamptz": ColumnType.TIMESTAMP,
+    "object": ColumnType.JSON, "jsonb": ColumnType.JSON,
+}  # fmt: skip
+
+
+def _type_meant(text: Any) -> ColumnType | None:
+    """The contract's type a wrong type name most likely meant (int -> integer)."""
+    if not isinstance(text, str):
+        return None
+    import difflib
+
+    folded = text.strip().lower()
+    if folded in _TYPE_ALIASES:
+        return _TYPE_ALIASES[folded]
+    close = difflib.get_close_matches(folded, list(_TYPES_BY_LOWER), n=1, cutoff=0.6)
+    return _TYPES_BY_LOWER[close[0]] if close else None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -179,7 +207,9 @@ def definition_problems(obj: Any, *, name: str | None = None) -> list[str]:
         column_type = ColumnType.parse(col.get("type"))  # type: ignore[arg-type]
         if column_type is None:
             allowed = ", ".join(t.value for t in ColumnType)
-            problems.append(f"{where}: type {col.get('type')!r} is not one of {allowed}")
+            meant = _type_meant(col.get("type"))
+            advice = f"; did you mean {meant.value!r}?" if meant is not None else ""
+            problems.append(f"{where}: type {col.get('type')!r} is not one of {allowed}{advice}")
         precision, scale = col.get("precision"), col.get("scale")
         if precision is not None or scale is not None:
             if column_type is not None and column_type is not ColumnType.NUMERIC:

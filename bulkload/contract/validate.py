@@ -18,17 +18,19 @@ import contextlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter, itemgetter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import orjson
 from msgspec import UNSET, Meta, Raw
 
+from bulkload.contract.coerce import Converted, Refusal, coerce_value
 from bulkload.contract.formats import DateFormat, compile_format
 from bulkload.contract.nesting import (
     MAX_JSON_DEPTH,
@@ -50,6 +52,9 @@ from bulkload.contract.numbers import (
 )
 from bulkload.contract.schema import MAX_PRECISION, Column, ColumnType, TableSchema
 
+if TYPE_CHECKING:
+    from bulkload.contract.matching import FieldMapping
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 _BOM = b"\xef\xbb\xbf"
@@ -70,12 +75,16 @@ def _check_syntax(text: bytes | str) -> None:
 
 
 class RecordInvalid(Exception):
-    """One record breaks the contract; ``reason`` is one line and ``str(exc) == reason``."""
+    """One record breaks the contract; ``reason`` is one line and ``str(exc) == reason``.
+    ``problems`` lists every problem found, ``reason`` names the first (and how many more)."""
 
-    def __init__(self, reason: str, column: str | None = None) -> None:
+    def __init__(
+        self, reason: str, column: str | None = None, problems: Sequence[str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.column = column
+        self.problems: tuple[str, ...] = tuple(problems) if problems else (reason,)
 
     def __str__(self) -> str:
         return self.reason
@@ -464,9 +473,29 @@ def _days_exist(values: list[str], joined: str, fmt: DateFormat) -> bool:
 class RecordValidator:
     """Checks records against one table schema; compile once, call per record."""
 
-    def __init__(self, schema: TableSchema, *, ignore_unknown_columns: bool = False) -> None:
+    def __init__(
+        self,
+        schema: TableSchema,
+        *,
+        ignore_unknown_columns: bool = False,
+        fields: FieldMapping | None = None,
+        coerce: bool | None = None,
+    ) -> None:
+        """``fields``: how input names become columns (None: exact names only, as the API
+        sees them). ``coerce``: True converts what ``coerce_value`` can, False only says
+        so in the reason, None (the API's view) neither."""
         self.schema = schema
         self.ignore_unknown_columns = ignore_unknown_columns
+        self.fields = fields
+        self.coerce = coerce
+        # What the options did, for the summary (one producer thread updates them).
+        self.dropped_fields: Counter[str] = Counter()
+        self.records_coerced = 0
+        # A --map that renames or drops a column's own name: no record goes as it is.
+        self._remap_every_record = fields is not None and fields.renames_columns
+        self.check_object: Callable[[Any], bytes] = (
+            self._check_object_mapped if self._remap_every_record else self._check_object
+        )
         self._rules = [_rule_for(column) for column in schema.columns]
         self._rules_by_name = {rule.name: rule for rule in self._rules}
         strict = _record_struct(self._rules, forbid_unknown_fields=True)
@@ -510,9 +539,24 @@ class RecordValidator:
         if raw[:3] == _BOM:
             raw = raw[3:]
         raw = raw.strip(_JSON_WHITESPACE)
+        if self._remap_every_record:
+            return self._check_raw_mapped(raw)
         if self._vouch((raw,)):
             return raw
         return on_a_fresh_stack(lambda: self._check_raw_slowly(raw))
+
+    def _check_raw_mapped(self, raw: bytes) -> bytes:
+        """check_raw of the record with its fields renamed (``self.fields``), once."""
+        assert self.fields is not None
+        renamed = self.fields.remap_raw(raw)
+        return self._check_renamed(raw if renamed is None else renamed)
+
+    def _check_renamed(self, raw: bytes) -> bytes:
+        """check_raw of a record whose names were mapped already: never renamed twice (a
+        --map a=b --map b=a would otherwise swap back)."""
+        if self._vouch((raw,)):
+            return raw
+        return self._check_raw_slowly(raw, mapped=True)
 
     def check_raw_many(self, raws: list[bytes]) -> Sequence[bytes | RecordInvalid]:
         """``check_raw`` of each record: ``raws`` itself when every one is sent as it is,
@@ -522,11 +566,37 @@ class RecordValidator:
         record, one regex per column); a list that fails is halved until the records at
         fault are found, so one bad record costs a few bulk checks, not a slow chunk.
         """
+        if self._remap_every_record:
+            return [_outcome(self.check_raw, raw) for raw in raws]
         if self._vouch(raws):
             return raws
+        if self.fields is not None:
+            # An export whose names all need the case fallback (ORDER_ID for order_id):
+            # rename the whole chunk and vouch for it at once, not record by record.
+            renamed = self._renamed_if_all(raws)
+            if renamed is not None and self._vouch(renamed):
+                return renamed
         out: list[bytes | RecordInvalid] = []
         self._check_parts(raws, out)
         return out
+
+    def _renamed_if_all(self, raws: list[bytes]) -> list[bytes] | None:
+        """Every record of ``raws`` with its fields renamed, or None as soon as one needs no
+        renaming or is refused (the record-by-record path then sorts them out)."""
+        assert self.fields is not None
+        remap = self.fields.remap_raw
+        renamed: list[bytes] = []
+        try:
+            for raw in raws:
+                if raw[:3] == _BOM:
+                    return None
+                one = remap(raw.strip(_JSON_WHITESPACE))
+                if one is None:
+                    return None
+                renamed.append(one)
+        except RecordInvalid:
+            return None
+        return renamed
 
     def _check_parts(self, raws: list[bytes], out: list[bytes | RecordInvalid]) -> None:
         if len(raws) <= _SMALLEST_BULK:
@@ -622,9 +692,23 @@ class RecordValidator:
             total += "".join([value for value in values if value is not None]).count(":")
         return total
 
-    def _check_raw_slowly(self, raw: bytes) -> bytes:
+    def _check_raw_slowly(self, raw: bytes, *, mapped: bool = False) -> bytes:
+        if self.fields is not None and not mapped:
+            renamed = self.fields.remap_raw(raw)
+            if renamed is not None:
+                return self._check_renamed(renamed)
         pairs = self._parse_raw(raw)
-        cleaned = self._check_pairs(pairs)
+        cleaned, coerced = self._check_pairs(pairs)
+        if coerced:
+            self.records_coerced += 1
+            values = _FIELDS_AS_WRITTEN.decode(raw)
+            return msgspec.json.encode(
+                {
+                    key: Raw(orjson.dumps(coerced[key])) if key in coerced else value
+                    for key, value in values.items()
+                    if key in self._rules_by_name
+                }
+            )
         if not cleaned:
             return raw
         try:
@@ -654,12 +738,14 @@ class RecordValidator:
             raise RecordInvalid(f"not a JSON object (got {_json_kind(parsed)})")
         return parsed
 
-    def _check_pairs(self, pairs: _ObjectPairs) -> bool:
-        """Raise the first problem; return True when unknown keys must be dropped."""
+    def _check_pairs(self, pairs: _ObjectPairs) -> tuple[bool, dict[str, Any]]:
+        """Raise the problems; return whether unknown keys must be dropped, and the values
+        coercion replaced (by key)."""
         seen: set[str] = set()
         duplicates: list[str] = []
         unknown: list[str] = []
         problems: list[RecordInvalid] = []
+        coerced: dict[str, Any] = {}
         for key, value in pairs:
             if key in seen:
                 if key not in duplicates:
@@ -673,14 +759,37 @@ class RecordValidator:
                 try:
                     rule.check(value)
                 except _Problem as exc:
-                    problems.append(RecordInvalid(f"column {key!r}: {exc}", key))
+                    try:
+                        coerced[key] = self._coerce(rule, value, exc)
+                    except _Problem as final:
+                        problems.append(RecordInvalid(f"column {key!r}: {final}", key))
         if duplicates:
             names = ", ".join(repr(k) for k in duplicates)
             problems.insert(0, RecordInvalid(f"duplicate key {names} in one record", duplicates[0]))
         if unknown and not self.ignore_unknown_columns:
             problems.insert(0, self._unknown_columns_problem(unknown))
         _raise_first(problems)
-        return bool(unknown)
+        if unknown:
+            self.dropped_fields.update(unknown)
+        return bool(unknown), coerced
+
+    def _coerce(self, rule: _Rule, value: Any, problem: _Problem) -> Any:
+        """The value that replaces one its rule refused, or the _Problem to report: the
+        original one, saying when --coerce would have converted the value."""
+        if self.coerce is None:
+            raise problem
+        outcome = coerce_value(rule.column, rule.date_format, value)
+        if isinstance(outcome, Converted):
+            if not self.coerce:
+                raise _Problem(f"{problem} (--coerce would convert it)")
+            try:
+                rule.check(outcome.value)
+            except _Problem:
+                raise problem from None
+            return outcome.to_send
+        if isinstance(outcome, Refusal) and self.coerce:
+            raise _Problem(f"{problem}; not coerced: {outcome.reason}")
+        raise problem
 
     def _unknown_columns_problem(self, unknown: list[str]) -> RecordInvalid:
         noun = "column" if len(unknown) == 1 else "columns"
@@ -711,13 +820,22 @@ class RecordValidator:
 
     # -- already-parsed Python values ---------------------------------------------------------
 
-    def check_object(self, obj: Any) -> bytes:
-        """orjson bytes of one parsed record (JSON array item, Parquet row, CSV row dict)."""
+    # check_object (an attribute, set in __init__): orjson bytes of one parsed record (JSON
+    # array item, Parquet row, CSV row dict).
+
+    def _check_object_mapped(self, obj: Any) -> bytes:
+        """check_object of the record with its fields renamed (``self.fields``), once."""
+        assert self.fields is not None
+        renamed = self.fields.remap_object(obj) if isinstance(obj, Mapping) else None
+        return self._check_object(obj if renamed is None else renamed, mapped=True)
+
+    def _check_object(self, obj: Any, *, mapped: bool = False) -> bytes:
         if not isinstance(obj, Mapping):
             raise RecordInvalid(f"not a JSON object (got {_json_kind(obj)})")
         out: dict[str, Any] = {}
         unknown: list[str] = []
         problems: list[RecordInvalid] = []
+        coerced = False
         for key, value in obj.items():
             rule = self._rules_by_name.get(key) if isinstance(key, str) else None
             if rule is None:
@@ -726,13 +844,32 @@ class RecordValidator:
                 try:
                     out[key] = rule.check(value)
                 except _Problem as exc:
-                    problems.append(RecordInvalid(f"column {key!r}: {exc}", key))
+                    try:
+                        out[key] = self._coerce(rule, value, exc)
+                        coerced = True
+                    except _Problem as final:
+                        problems.append(RecordInvalid(f"column {key!r}: {final}", key))
+        if unknown and self.fields is not None and not mapped:
+            return self._check_object_mapped(obj)
         if unknown and not self.ignore_unknown_columns:
             problems.insert(0, self._unknown_columns_problem(unknown))
         _raise_first(problems)
+        if unknown:
+            self.dropped_fields.update(unknown)
+        self.records_coerced += coerced
         return _dump(out)
 
     # -- CSV ----------------------------------------------------------------------------------
+
+    def csv_header_columns(self, header: list[str]) -> list[str | None]:
+        """The column each header field loads into (None: dropped or unknown). Raises
+        NoFieldMatches when the header has fields and none of them is a column."""
+        if self.fields is None:
+            return [name if name in self._rules_by_name else None for name in header]
+        plan = self.fields.plan(header)
+        if header and not plan.matched:
+            raise self.fields.nothing_matches(header, "the CSV header")
+        return list(plan.targets)
 
     def csv_header_problems(self, header: list[str]) -> list[str]:
         problems: list[str] = []
@@ -743,7 +880,16 @@ class RecordValidator:
                     f"CSV header names column {name!r} twice: name each column once in the header"
                 )
             seen.add(name)
-        unknown = [name for name in header if name not in self._rules_by_name]
+        columns = self.csv_header_columns(header)
+        if self.fields is not None:
+            collision = self.fields.plan(header).collision_problem()
+            if collision is not None and len(seen) == len(header):
+                problems.append(collision)
+        unknown = [
+            name
+            for name, column in zip(header, columns, strict=True)
+            if column is None and (self.fields is None or name not in self.fields.renames)
+        ]
         if unknown and not self.ignore_unknown_columns:
             problems.append(self._unknown_columns_problem(unknown).reason)
         return problems
@@ -752,13 +898,17 @@ class RecordValidator:
         """A function turning one CSV row (text fields) into the JSON bytes to send."""
         header_problems = self.csv_header_problems(header)
         width = len(header)
-        converters = [
-            (name, _csv_converter(self._rules_by_name[name]))
-            for name in header
-            if name in self._rules_by_name
-        ]
-        keep = [name in self._rules_by_name for name in header]
+        columns = self.csv_header_columns(header)
+        rules = [self._rules_by_name[column] for column in columns if column is not None]
+        converters = [(rule.name, _csv_converter(rule), rule) for rule in rules]
+        keep = [column is not None for column in columns]
         all_kept = all(keep)
+        ignored = [
+            name
+            for name, column in zip(header, columns, strict=True)
+            if column is None and (self.fields is None or name not in self.fields.renames)
+        ]
+        coerce = self._coerce
 
         def encode(row: list[str]) -> bytes:
             if len(row) != width:
@@ -768,13 +918,21 @@ class RecordValidator:
             fields = row if all_kept else [text for text, k in zip(row, keep, strict=True) if k]
             out: dict[str, Any] = {}
             problems: list[RecordInvalid] = []
-            for (name, convert), text in zip(converters, fields, strict=True):
+            coerced = False
+            for (name, convert, rule), text in zip(converters, fields, strict=True):
                 if text:
                     try:
                         out[name] = convert(text)
                     except _Problem as exc:
-                        problems.append(RecordInvalid(f"column {name!r}: {exc}", name))
+                        try:
+                            out[name] = coerce(rule, text, exc)
+                            coerced = True
+                        except _Problem as final:
+                            problems.append(RecordInvalid(f"column {name!r}: {final}", name))
             _raise_first(problems)
+            if ignored:
+                self.dropped_fields.update(ignored)
+            self.records_coerced += coerced
             return _dump(out)
 
         return encode
@@ -887,15 +1045,30 @@ def _stdlib_fragment(value: Any) -> orjson.Fragment:
 
 
 def _raise_first(problems: list[RecordInvalid]) -> None:
+    """Raise one RecordInvalid for all ``problems``: its reason names the first, its
+    ``problems`` lists them all."""
     if not problems:
         return
     first = problems[0]
     if len(problems) > 1:
         more = len(problems) - 1
         raise RecordInvalid(
-            f"{first.reason} (and {more} more problem{'s' * (more > 1)})", first.column
+            f"{first.reason} (and {more} more problem{'s' * (more > 1)})",
+            first.column,
+            [problem.reason for problem in problems],
         )
     raise first
+
+
+def _outcome(check: Callable[[bytes], bytes], raw: bytes) -> bytes | RecordInvalid:
+    try:
+        return check(raw)
+    except RecordInvalid as exc:
+        return exc
+
+
+# A record's top-level fields with their values as written, to replace coerced ones.
+_FIELDS_AS_WRITTEN = msgspec.json.Decoder(dict[str, Raw])
 
 
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")

@@ -295,6 +295,24 @@ class Checkpoint:
         plan = _plan_from(parsed.done, parsed.totals)
         return cls(path, file, plan, parsed.done, parsed.warnings, lock=lock)
 
+    @staticmethod
+    def peek_plan(path: Path, identity: Mapping[str, Any]) -> ResumePlan | None:
+        """The resume plan an existing log at ``path`` gives, read without writing anything
+        (a dry run); None when there is no log. CheckpointMismatch, CheckpointCorrupt as
+        open() would."""
+        path = Path(path)
+        wanted_identity = orjson.loads(orjson.dumps(identity, option=_DUMPS_OPTIONS))
+        try:
+            _refuse_special_file(path)
+            existing = _read_if_exists(path)
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        if existing is None:
+            return None
+        parsed = _parse_log(path, existing)
+        _check_identity(path, parsed.identity, wanted_identity)
+        return _plan_from(parsed.done, parsed.totals)
+
     @property
     def path(self) -> Path:
         return self._path

@@ -50,6 +50,7 @@ class Committer:
         max_bad_records: int | None,
         on_failure: Callable[[BulkloadError], None],
         failpoints: FailPoints | None = None,
+        dry_run: bool = False,
     ) -> None:
         self._stats = stats
         self._rejects = rejects
@@ -58,6 +59,7 @@ class Committer:
         self._max_bad_records = max_bad_records
         self._on_failure = on_failure
         self._failpoints = failpoints or FailPoints()
+        self._dry_run = dry_run
         self._broken = False  # a commit failed: never try again in this run
         self.batches_recorded: set[int] = set()  # acknowledged and durable, this run
 
@@ -116,6 +118,8 @@ class Committer:
         batch = work.batch
         self._list_read_rejects(work.read_rejects)
         if outcome is None:
+            if self._dry_run:
+                stats.records_would_ingest += batch.size
             return  # not sent: its records are read and pending, cut again by the next run
         stats.records_ingested += outcome.ingested
         stats.records_unconfirmed += outcome.unconfirmed
@@ -163,15 +167,18 @@ class Committer:
         add, count = self._rejects.add, self._stats.count_reject
         for reject in rejects:
             value: Any = reject.value
+            problems = reject.problems
             if value is NO_VALUE:
                 add(source=reject.source, line=reject.line, reason=reject.reason,
-                    record=reject.record, csv_header=reject.csv_header)  # fmt: skip
+                    problems=problems, record=reject.record,
+                    csv_header=reject.csv_header)  # fmt: skip
             elif reject.csv_row is not None:
                 add(source=reject.source, line=reject.line, reason=reject.reason, value=value,
-                    row=reject.csv_row)  # fmt: skip
+                    problems=problems, row=reject.csv_row)  # fmt: skip
             else:
-                add(source=reject.source, line=reject.line, reason=reject.reason, value=value)
-            count(reject.reason)
+                add(source=reject.source, line=reject.line, reason=reject.reason,
+                    problems=problems, value=value)  # fmt: skip
+            count(reject.reason, problems)
 
     def _make_durable(self, done: list[BatchDone], durable: bool) -> None:
         # in a worker thread, while the loop waits for it: the files have one user at a time

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast
@@ -33,6 +34,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkload.config import LoadConfig
+from bulkload.contract.matching import FieldMapping
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.v2schema import V2Object
 from bulkload.errors import BooksDoNotBalance, BulkloadError
@@ -69,7 +71,11 @@ class LoadRun:
         clock: Callable[[], float] = time.monotonic,
         failpoints: FailPoints | None = None,
         v2: V2Plan | None = None,
+        fields: FieldMapping | None = None,
+        plan: ResumePlan | None = None,
     ) -> None:
+        """``fields``: how input names become columns (default: exact, else ignoring case).
+        ``plan``: the resume plan when there is no checkpoint to write (a dry run)."""
         self.table = table
         self.v2 = v2
         self.inputs = inputs
@@ -80,7 +86,8 @@ class LoadRun:
         self.stats = LoadStats()
         self.failure: BulkloadError | None = None
         self.stopped_reason: str | None = None
-        self.plan: ResumePlan | None = checkpoint.plan if checkpoint is not None else None
+        self.plan: ResumePlan | None = checkpoint.plan if checkpoint is not None else plan
+        self.fields = fields
         self._failpoints = failpoints or FailPoints()
         self._progress_stream = progress_stream
         self._reading = anyio.CancelScope()
@@ -117,6 +124,7 @@ class LoadRun:
             max_bad_records=config.max_bad_records,
             on_failure=self.fail,
             failpoints=self._failpoints,
+            dry_run=config.dry_run,
         )
 
     # ---- stopping -----------------------------------------------------------------------
@@ -261,6 +269,7 @@ class LoadRun:
                 else None
             ),
             body_wrapper=self.v2.body_wrapper() if self.v2 is not None else (b"", b""),
+            fields=self.fields,
         )
         async with batches, commits:
             with self._reading:
@@ -283,6 +292,9 @@ class LoadRun:
         stats.batches_skipped = handover.batches_skipped
         stats.records_skipped = handover.records_skipped
         stats.files_read = handover.files_read
+        stats.records_coerced = handover.records_coerced
+        if handover.fields_dropped:
+            stats.fields_dropped = Counter(handover.fields_dropped)
         for work in handover.works:
             try:
                 batches.send_nowait(work)
@@ -366,7 +378,16 @@ class LoadRun:
             or (self.plan is not None and self.plan.finished),
             error=str(self.failure) if self.failure is not None else None,
             v2=self.v2,
+            records_rejected_earlier=self._rejected_earlier(),
         )
+
+    def _rejected_earlier(self) -> int:
+        """What the earlier runs of a finished load refused: its rerun still reports them."""
+        plan = self.plan
+        if plan is None or not plan.finished or plan.totals is None:
+            return 0
+        rejected = plan.totals.get("records_rejected", 0)
+        return rejected if type(rejected) is int and rejected > 0 else 0
 
     def summary_so_far(self, error: str) -> LoadSummary:
         """The summary of a run that ended with an unexpected error."""

@@ -36,6 +36,7 @@ class ReadReject:
     value: Any = NO_VALUE  # or an already parsed record (CSV row, Parquet row)
     csv_row: dict[str, str] | None = None  # a CSV row as read, when value is its typed record
     csv_header: list[str] | None = None  # names the fields of a raw CSV row in record
+    problems: tuple[str, ...] | None = None  # every problem (``reason`` names the first)
 
 
 @dataclass(slots=True)

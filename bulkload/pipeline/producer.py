@@ -27,6 +27,7 @@ import orjson
 
 from bulkload.config import LoadConfig
 from bulkload.contract.csvfast import CsvChunkEncoder
+from bulkload.contract.matching import FieldMapping, NoFieldMatches
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.v2schema import V2Object
 from bulkload.contract.v2validate import V2RecordValidator
@@ -64,6 +65,9 @@ class Handover:
     files_read: int = 0
     # rejects of no batch: after the last one, or read just before the reject limit stopped us
     loose_rejects: list[ReadReject] = field(default_factory=list)
+    # what the options did so far (--coerce, --ignore-unknown-columns), cumulative
+    records_coerced: int = 0
+    fields_dropped: dict[str, int] = field(default_factory=dict)
     end: ReadingEnd | None = None  # set on the last handover, once every input is read
 
 
@@ -102,16 +106,23 @@ class Producer:
         failpoints: FailPoints | None = None,
         validator: RecordValidator | V2RecordValidator | None = None,
         body_wrapper: tuple[bytes, bytes] = (b"", b""),
+        fields: FieldMapping | None = None,
     ) -> None:
         self.table = table
         self.inputs = inputs
         self.schema = schema
         self.config = config
+        self.fields = fields
+        if self.fields is None and isinstance(schema, TableSchema):
+            self.fields = FieldMapping(schema.column_names, table=schema.name)
         # A Peak v2 load brings its own validator and the wrapper around each body's rows.
         if validator is None:
             assert isinstance(schema, TableSchema), "a v2 object comes with its validator"
             validator = RecordValidator(
-                schema, ignore_unknown_columns=config.ignore_unknown_columns
+                schema,
+                ignore_unknown_columns=config.ignore_unknown_columns,
+                fields=self.fields,
+                coerce=config.coerce,
             )
         self.validator = validator
         self._wrapper_bytes = len(body_wrapper[0]) + len(body_wrapper[1])
@@ -171,7 +182,10 @@ class Producer:
                 should_stop=self._stop_requested,
             ):
                 self._check_stop()
-                self._take_chunk(file_index, input_file, chunk)
+                try:
+                    self._take_chunk(file_index, input_file, chunk)
+                except NoFieldMatches as exc:  # it would load as NULLs: stop, naming the file
+                    raise InputError(f"input {input_file.display_name}: {exc}") from None
                 self._out.bytes_read = bytes_before + chunk.bytes_consumed
                 self._send_out()
             self._file_read(
@@ -212,6 +226,11 @@ class Producer:
 
     def _send_out(self) -> None:
         out = self._out
+        validator = self.validator
+        if isinstance(validator, RecordValidator):  # a v2 validator keeps no such counts
+            out.records_coerced = validator.records_coerced
+            if validator.dropped_fields:
+                out.fields_dropped = dict(validator.dropped_fields)
         self._out = Handover(
             records_read=out.records_read,
             bytes_read=out.bytes_read,
@@ -268,8 +287,9 @@ class Producer:
                 zip(outcomes, items, chunk.ends, chunk.lines, strict=True),
                 start=len(chunk.problems) + 1,
             ):
+                problems: tuple[str, ...] | None = None
                 if isinstance(outcome, RecordInvalid):
-                    reason = str(outcome)
+                    reason, problems = outcome.reason, outcome.problems
                 elif len(outcome) <= max_alone:
                     self._accept(outcome, (file_index, end, item_line))
                     continue
@@ -281,11 +301,15 @@ class Producer:
                 if chunk.kind is ChunkKind.CSV_ROWS and len(item) == len(header):
                     row = dict(zip(header, item, strict=True))  # name the fields
                     typed = self._typed_csv_record(header, item)
-                    reject = ReadReject(source, item_line, reason, value=typed, csv_row=row)
+                    reject = ReadReject(
+                        source, item_line, reason, value=typed, csv_row=row, problems=problems
+                    )
                 elif chunk.kind is ChunkKind.RAW_JSON or isinstance(item, bytes | bytearray):
-                    reject = ReadReject(source, item_line, reason, record=bytes(item))
+                    reject = ReadReject(
+                        source, item_line, reason, record=bytes(item), problems=problems
+                    )
                 else:
-                    reject = ReadReject(source, item_line, reason, value=item)
+                    reject = ReadReject(source, item_line, reason, value=item, problems=problems)
                 self._chunk_consumed = taken
                 self._reject(reject)
         self._out.records_read += len(chunk.items) + len(chunk.problems)
@@ -295,6 +319,9 @@ class Producer:
         column's type as that value, each other as its text (so that a replay of the
         rejects file, once the table or the record is fixed, loads what was meant)."""
         record: dict[str, Any] = {}
+        validator = self.validator
+        # a rejected row is no coerced record
+        coerced = validator.records_coerced if isinstance(validator, RecordValidator) else 0
         for name, text in zip(header, row, strict=True):
             if not text:
                 continue  # NULL: not sent
@@ -307,6 +334,8 @@ class Producer:
                     record[column] = orjson.Fragment(bytes(value))
             except (RecordInvalid, InputError):
                 record[name] = text
+        if isinstance(validator, RecordValidator):
+            validator.records_coerced = coerced
         return record
 
     def _reject(self, reject: ReadReject) -> None:
@@ -366,12 +395,18 @@ class Producer:
         if encoder is None:
             problems = self.validator.csv_header_problems(list(header))
             if problems:
-                known = {column.name for column in self.schema.columns}
-                # The hint only helps with unknown columns, not with a column named twice.
+                # The hint only helps with unknown columns (not with a column named twice),
+                # and only when some do match: it must never lead to a load of NULLs.
+                if self.fields is not None:
+                    plan = self.fields.plan(header)
+                    some_unknown, some_match = bool(plan.unknown), plan.matched > 0
+                else:
+                    known = set(getattr(self.schema, "column_names", ()))
+                    some_unknown = any(name not in known for name in header)
+                    some_match = any(name in known for name in header)
                 hint = (
                     " (use --ignore-unknown-columns to drop unknown columns)"
-                    if not self.config.ignore_unknown_columns
-                    and any(name not in known for name in header)
+                    if not self.config.ignore_unknown_columns and some_unknown and some_match
                     else ""
                 )
                 raise InputError(

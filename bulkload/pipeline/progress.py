@@ -5,6 +5,7 @@ It only reads the shared counters (``LoadStats``); it never drives the load.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,8 +13,10 @@ from typing import TextIO
 
 import anyio
 
+from bulkload.pipeline.progressline import ProgressSnapshot, render_line
 from bulkload.pipeline.summary import LoadStats
 
+DEFAULT_COLUMNS = 80
 LOG_INTERVAL_S = 5.0
 REFRESH_INTERVAL_S = 0.25
 
@@ -61,45 +64,42 @@ class ProgressReporter:
             )
 
     async def _run_live(self) -> None:
-        # rich only when a bar is drawn: its import is ~40 ms of every start-up otherwise
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        # One line rewritten in place: bar, percent and ETA always, the counters that fit
+        # (progressline.py); no library needed, and nothing of it costs a start-up.
+        stream, stats = self._stream, self._stats
+        settled_at_start = stats.records_ingested + stats.records_rejected + stats.records_skipped
+        try:
+            while True:
+                self._draw_line(settled_at_start)
+                await anyio.sleep(REFRESH_INTERVAL_S)
+        finally:
+            self._draw_line(settled_at_start)
+            stream.write("\n")
+            stream.flush()
 
-        console = Console(file=self._stream)
-        progress = Progress(
-            TextColumn("[bold]loading"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=console,
-            transient=False,
-        )
+    def _draw_line(self, settled_at_start: int) -> None:
         stats = self._stats
-        with progress:
-            task = progress.add_task("load", total=stats.bytes_total, status="")
-            try:
-                while True:
-                    elapsed = time.monotonic() - self._started
-                    progress.update(
-                        task,
-                        completed=stats.bytes_read,
-                        total=stats.bytes_total,
-                        status=_status_line(stats, self._in_flight(), elapsed),
-                    )
-                    await anyio.sleep(REFRESH_INTERVAL_S)
-            finally:
-                elapsed = time.monotonic() - self._started
-                progress.update(
-                    task,
-                    completed=stats.bytes_read,
-                    status=_status_line(stats, self._in_flight(), elapsed),
-                )
+        # skipped records counted at the start are settled by an earlier run, not this one
+        settled_at_start = max(settled_at_start, stats.records_skipped)
+        snapshot = ProgressSnapshot(
+            records_read=stats.records_read,
+            records_ingested=stats.records_ingested,
+            records_rejected=stats.records_rejected,
+            records_skipped=stats.records_skipped,
+            bytes_read=stats.bytes_read,
+            bytes_total=stats.bytes_total,
+            in_flight=self._in_flight(),
+            retries=stats.retries,
+            elapsed_s=time.monotonic() - self._started,
+            settled_at_start=settled_at_start,
+        )
+        line = render_line(snapshot, _terminal_width(self._stream) - 1)
+        self._stream.write("\r" + line + "\x1b[K")
+        self._stream.flush()
+
+
+def _terminal_width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or DEFAULT_COLUMNS
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_COLUMNS

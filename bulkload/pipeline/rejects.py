@@ -1,6 +1,7 @@
 """The rejects file: one JSON line per record that was not loaded, and why.
 
-Each line is ``{"source": ..., "line": n, "reason": ..., "record": ...}``. The original
+Each line is ``{"source": ..., "line": n, "reason": ..., "problems": [...], "record": ...}``
+(``reason`` names the first problem, ``problems`` lists them all). The original
 record is embedded as JSON when it is JSON; otherwise its text is kept as a string (with
 ``"raw": true``), capped in length. A rerun of the same load appends to the same file and
 skips records already listed, keyed by (source, line), so a resumed load never lists a
@@ -16,7 +17,7 @@ import contextlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -117,6 +118,7 @@ class RejectsFile:
         value: Any = _MISSING,
         row: Any = _MISSING,
         csv_header: list[str] | None = None,
+        problems: Sequence[str] | None = None,
     ) -> bool:
         """List one rejected record; False when (source, line) is already listed.
 
@@ -128,7 +130,12 @@ class RejectsFile:
         key = (source, line)
         if key in self._seen:
             return False
-        entry: dict[str, Any] = {"source": source, "line": line, "reason": reason}
+        entry: dict[str, Any] = {
+            "source": source,
+            "line": line,
+            "reason": reason,
+            "problems": list(problems) if problems else [reason],  # every one, not the first
+        }
         if record is not None:
             entry.update(_embed_bytes(record))
             if csv_header is not None and entry.get("raw"):

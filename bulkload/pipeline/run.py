@@ -27,14 +27,17 @@ from typing import Any, Protocol, cast
 import anyio
 
 from bulkload.client.http import IngestResult, PeakClient
+from bulkload.client.suggest import not_found_with_suggestions
 from bulkload.client.v2 import PeakV2Client
 from bulkload.config import DEFAULT_BASE_URL, ApiConfig, CsvDialect, LoadConfig
+from bulkload.contract.matching import FieldMapping, FieldRenames
 from bulkload.contract.schema import MAX_RECORDS_PER_REQUEST, TableSchema
 from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST, V2_MAX_REQUESTS_PER_S, V2Object
-from bulkload.errors import BulkloadError, ConfigError, InternalError
+from bulkload.errors import BulkloadError, ConfigError, InternalError, NotFound
 from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.checkpoint import (
     Checkpoint,
+    ResumePlan,
     checkpoint_path_for,
     default_rejects_path,
     normalize_base_url,
@@ -72,24 +75,32 @@ def _checkpoint_identity(
     config: LoadConfig,
     inputs: Sequence[InputFile],
     base_url: str | None,
+    fields: FieldMapping | None = None,
 ) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "max_batch_records": config.max_batch_records,
+        "max_batch_bytes": config.max_batch_bytes,
+        "ignore_unknown_columns": config.ignore_unknown_columns,
+        "input_format": config.input_format,
+        # named only when used, so older checkpoints still match loads without them
+        **({"recursive": True} if config.recursive else {}),
+        **(
+            {"csv_dialect": asdict(config.csv_dialect)}
+            if config.csv_dialect != CsvDialect()
+            else {}
+        ),
+    }
+    # Options that change which rows are sent; named only when used, so a checkpoint
+    # written before they existed still matches a load that does not use them.
+    if fields is not None and (fields.renames or fields.case_sensitive):
+        options["field_mapping"] = fields.to_json()
+    if config.coerce:
+        options["coerce"] = True
     return {
         "base_url": normalize_base_url(base_url),
         "table": table,
         "schema": [column.to_json() for column in schema.columns],
-        "options": {
-            "max_batch_records": config.max_batch_records,
-            "max_batch_bytes": config.max_batch_bytes,
-            "ignore_unknown_columns": config.ignore_unknown_columns,
-            "input_format": config.input_format,
-            # named only when used, so older checkpoints still match loads without them
-            **({"recursive": True} if config.recursive else {}),
-            **(
-                {"csv_dialect": asdict(config.csv_dialect)}
-                if config.csv_dialect != CsvDialect()
-                else {}
-            ),
-        },
+        "options": options,
         "inputs": [{"name": _input_identity_name(f), **fingerprint(f)} for f in inputs],
     }
 
@@ -110,6 +121,17 @@ def _destination(api: ApiConfig | None, client: LoadApi | None) -> str | None:
     if client is not None:
         return None
     return (os.environ.get("PEAK_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def field_mapping(schema: TableSchema, config: LoadConfig) -> FieldMapping:
+    """How this load's input names become ``schema``'s columns (--map, --map-file,
+    --case-sensitive); ConfigError for a rename to a column the table lacks."""
+    return FieldMapping(
+        schema.column_names,
+        renames=FieldRenames.from_options(config.field_map, config.field_map_path),
+        case_sensitive=config.case_sensitive,
+        table=schema.name,
+    )
 
 
 async def load(
@@ -195,16 +217,26 @@ async def load(
                 api_client = peak
             v2_plan: V2Plan | None = None
             schema: TableSchema | V2Object
+            fields: FieldMapping | None = None
             if v2 is not None:
                 v2_plan = await resolve(cast(V2Api, api_client), table, v2)
                 schema = v2_plan.object
             else:
-                schema = await api_client.get_table(table)
+                try:
+                    schema = await api_client.get_table(table)
+                except NotFound as exc:
+                    raise await not_found_with_suggestions(api_client, table, exc) from None
+                fields = field_mapping(schema, config)
             checkpoint: Checkpoint | None = None
-            if resumable and not config.dry_run:
-                identity = _checkpoint_identity(table, schema, config, inputs, base_url)
-                if v2_plan is not None:
-                    identity["v2"] = v2_plan.identity()
+            dry_plan: ResumePlan | None = None
+            identity = _checkpoint_identity(table, schema, config, inputs, base_url, fields)
+            if v2_plan is not None:
+                identity["v2"] = v2_plan.identity()
+            if resumable and config.dry_run:
+                # A dry run reads the checkpoint (what a real run would skip), writes nothing.
+                if not config.restart:
+                    dry_plan = Checkpoint.peek_plan(checkpoint_path, identity)
+            elif resumable:
                 checkpoint = Checkpoint.open(checkpoint_path, identity, restart=config.restart)
                 stack.callback(checkpoint.close)
                 for warning in checkpoint.warnings:
@@ -226,6 +258,8 @@ async def load(
                 clock=clock,
                 failpoints=FailPoints.from_env(),
                 v2=v2_plan,
+                fields=fields,
+                plan=dry_plan,
             )
             control.attach(run)
             return await run.run()

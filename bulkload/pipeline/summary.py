@@ -8,13 +8,15 @@ bytes, is still to be read.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bulkload.pipeline.v2target import V2Plan
+
+from bulkload.pipeline.reasons import reason_kind, record_kinds, top_kinds
 
 
 @dataclass(slots=True)
@@ -49,18 +51,22 @@ class LoadStats:
     files_read: int = 0  # inputs read to their end in this run
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
     latencies_s: list[float] = field(default_factory=list)
+    records_coerced: int = 0  # records sent with a value --coerce converted
+    fields_dropped: Counter[str] = field(default_factory=Counter)  # --ignore-unknown-columns
+    records_would_ingest: int = 0  # a dry run: records in the batches it would have sent
 
-    def count_reject(self, reason: str) -> None:
+    def count_reject(self, reason: str, problems: Sequence[str] | None = None) -> None:
+        """One more rejected record, counted under the kind of each of its problems."""
         self.records_rejected += 1
-        self.rejected_by_reason[reason_category(reason)] += 1
+        self.rejected_by_reason.update(record_kinds(reason, problems))
 
 
-_VALUE_TAIL = re.compile(r"(, got|: got| got ).*$")
+_SHOWN_DROPPED = 10
 
 
 def reason_category(reason: str) -> str:
     """Group rejections by what was wrong, not by the offending value."""
-    return _VALUE_TAIL.sub("", reason)[:120]
+    return reason_kind(reason)
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -126,6 +132,12 @@ class LoadSummary:
     operation: str | None = None  # UPSERT or APPEND
     validate_only: bool = False  # dryRun on the server: nothing was written
     records_unattributed: int = 0  # failures naming no row (among records_rejected)
+    records_coerced: int = 0  # records sent with a value --coerce converted
+    # Unknown field -> how many records had it dropped (--ignore-unknown-columns).
+    fields_dropped: dict[str, int] = field(default_factory=dict)
+    # A finished load rerun: what its earlier runs refused (listed in the rejects file).
+    records_rejected_earlier: int = 0
+    records_would_ingest: int = 0  # a dry run: what it would have sent (nothing is ingested)
 
     @property
     def api_version(self) -> str:
@@ -139,6 +151,7 @@ class LoadSummary:
             + self.records_rejected
             + self.records_skipped
             + self.records_pending
+            + self.records_would_ingest
         )
 
     @property
@@ -211,6 +224,7 @@ class LoadSummary:
         input_fully_read: bool = False,
         error: str | None = None,
         v2: V2Plan | None = None,
+        records_rejected_earlier: int = 0,
     ) -> LoadSummary:
         latencies = sorted(stats.latencies_s)
         accounted = (
@@ -218,6 +232,7 @@ class LoadSummary:
             + stats.records_unconfirmed
             + stats.records_rejected
             + stats.records_skipped
+            + stats.records_would_ingest
         )
         processed_this_run = (
             stats.records_ingested + stats.records_unconfirmed + stats.records_rejected
@@ -229,7 +244,7 @@ class LoadSummary:
             records_rejected=stats.records_rejected,
             records_skipped=stats.records_skipped,
             records_pending=max(0, stats.records_read - accounted),
-            rejected_by_reason=dict(stats.rejected_by_reason.most_common()),
+            rejected_by_reason=top_kinds(stats.rejected_by_reason),
             batches_sent=stats.batches_sent,
             batches_skipped=stats.batches_skipped,
             batches_planned=stats.batches_planned,
@@ -262,6 +277,10 @@ class LoadSummary:
             operation=v2.operation.value if v2 is not None else None,
             validate_only=v2.target.validate_only if v2 is not None else False,
             records_unattributed=stats.records_unattributed,
+            records_coerced=stats.records_coerced,
+            fields_dropped=dict(stats.fields_dropped.most_common()),
+            records_rejected_earlier=records_rejected_earlier,
+            records_would_ingest=stats.records_would_ingest,
         )
 
     @property
@@ -293,24 +312,29 @@ class LoadSummary:
     def render(self) -> str:
         """The human summary printed at the end of a run."""
         lines = []
-        verb = "would ingest" if self.dry_run else "ingested"
+        ingested = (
+            f"{self.records_would_ingest:,} would ingest"
+            if self.dry_run
+            else f"{self.records_ingested:,} ingested"
+        )
         files = (
             f" from {self.files_read:,} file{'' if self.files_read == 1 else 's'}"
             if self.files_read
             else ""
         )
         target = f"table {self.table}"
-        if self.solution is not None:
-            verb = (
-                "validated (dry run on the server: nothing written)" if self.validate_only else verb
+        if self.solution is not None and self.validate_only:
+            ingested = (
+                f"{self.records_ingested:,} validated (dry run on the server: nothing written)"
             )
+        if self.solution is not None:
             target = (
                 f"object {self.table} (table {self.table_name}) of solution {self.solution}, "
                 f"{self.operation}"
             )
         lines.append(
             f"{target}: {self.records_read:,} records read{files}, "
-            f"{self.records_ingested:,} {verb}, {self.records_rejected:,} rejected, "
+            f"{ingested}, {self.records_rejected:,} rejected, "
             f"{self.records_skipped:,} skipped (done in an earlier run)"
         )
         if self.records_unconfirmed:
@@ -328,10 +352,27 @@ class LoadSummary:
                 "rather than duplicating them"
             )
         left = self._left_to_do()
-        if left:
+        if left and not self.dry_run:  # a dry run sends nothing: rerunning it would not help
             lines.append(f"  not yet loaded: {left}: rerun the same command to continue")
+        if self.records_rejected_earlier:
+            lines.append(
+                f"  {self.records_rejected_earlier:,} records were rejected by an earlier run "
+                "of this finished load"
+            )
         for reason, count in self.rejected_by_reason.items():
             lines.append(f"  rejected {count:,}: {reason}")
+        if self.records_coerced:
+            lines.append(f"  coerced: {self.records_coerced:,} records had a value converted")
+        if self.fields_dropped:
+            shown = ", ".join(
+                f"{name!r} in {count:,} records"
+                for name, count in list(self.fields_dropped.items())[:_SHOWN_DROPPED]
+            )
+            more = len(self.fields_dropped) - _SHOWN_DROPPED
+            lines.append(
+                f"  dropped unknown fields (--ignore-unknown-columns): {shown}"
+                + (f" and {more:,} more fields" if more > 0 else "")
+            )
         batches = "planned" if self.dry_run else "sent"
         lines.append(
             f"  batches: {self.batches_sent if not self.dry_run else self.batches_planned:,} {batches}, "
@@ -354,13 +395,13 @@ class LoadSummary:
             )
         lines.append(f"  elapsed {self.elapsed_s:.1f} s, {self.records_per_s:,.0f} records/s")
         check = (
-            "read = ingested"
+            ("read = would ingest" if self.dry_run else "read = ingested")
             + (" + unconfirmed" if self.records_unconfirmed else "")
             + " + rejected + skipped"
             + (" + pending" if self.records_pending else "")
         )
         lines.append(f"  check: {check}: {'ok' if self.balanced else 'MISMATCH'}")
-        if self.rejects_path and self.records_rejected:
+        if self.rejects_path and (self.records_rejected or self.records_rejected_earlier):
             lines.append(f"  rejected records are in {self.rejects_path}")
         if self.checkpoint_path:
             lines.append(f"  checkpoint: {self.checkpoint_path}")
