@@ -454,3 +454,24 @@ async def test_a_finished_load_rerun_still_reports_its_rejects_and_exits_3(
     assert "rejected records are in" in out
     assert summary(tmp_path)["records_rejected_earlier"] == 1
     assert emulator.row_count("orders") == 2
+
+
+async def test_infer_names_columns_as_map_will_load_them(emulator: Any, tmp_path: Path) -> None:
+    data = tmp_path / "export.csv"
+    data.write_text("ORDER_ID,Client,junk\n1,ann,x\n")
+    mapping = tmp_path / "map.json"
+    mapping.write_bytes(orjson.dumps({"junk": None}))
+    code, out, err = await run_cli(
+        [sys.executable, "-m", "bulkload", "tables", "create", "mapped", "--infer", str(data),
+         "--map", "ORDER_ID=order_id", "--map", "Client=customer", "--map-file", str(mapping),
+         "--yes", "--base-url", emulator.url, "--api-key", KEY]
+    )  # fmt: skip
+    assert code == 0, err
+    assert [c["name"] for c in orjson.loads(out)["columns"]] == ["order_id", "customer"]
+    code, _out, err = await run_cli(
+        [sys.executable, "-m", "bulkload", "load", "mapped", str(data), "--base-url", emulator.url,
+         "--api-key", KEY, "--no-progress", "--checkpoint", str(tmp_path / "m.cp"),
+         "--map", "Client=customer", "--map-file", str(mapping)]
+    )  # fmt: skip
+    assert code == 0, err
+    assert emulator.rows("mapped") == [{"order_id": 1, "customer": "ann"}]

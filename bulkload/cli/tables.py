@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -30,6 +30,9 @@ from bulkload.client.http import MAX_LIST_PAGE_SIZE
 from bulkload.config import ApiConfig, CsvDialect
 from bulkload.contract.schema import Column, TableSchema
 from bulkload.errors import BulkloadError, InputError, NotFound, SchemaDefinitionError
+
+if TYPE_CHECKING:
+    from bulkload.contract.matching import FieldRenames
 
 DEFAULT_PAGE_SIZE = 20
 DEFAULT_SAMPLE_RECORDS = 1000
@@ -125,6 +128,7 @@ def infer_definition(
     input_format: str | None,
     csv_dialect: CsvDialect,
     recursive: bool,
+    renames: FieldRenames | None = None,
 ) -> TableSchema:
     from bulkload.pipeline.infer import infer_columns
 
@@ -134,6 +138,7 @@ def infer_definition(
         input_format=input_format,
         csv_dialect=csv_dialect,
         recursive=recursive,
+        renames=renames,
     )
     try:
         return TableSchema.from_json([c.to_json() for c in columns], name=name)
@@ -265,6 +270,21 @@ def get_command(
     "--recursive", is_flag=True, help="With --infer on a directory: also its subdirectories."
 )
 @csv_dialect_options
+@click.option(
+    "--map",
+    "field_map",
+    multiple=True,
+    metavar="SRC=DST",
+    help="With --infer: name the column of field SRC DST (SRC= leaves it out), as "
+    "`bulkload load --map` will load it.",
+)
+@click.option(
+    "--map-file",
+    "field_map_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help='With --infer: a JSON object {"SRC": "DST" or null}, as for `bulkload load`.',
+)
 @click.option("--yes", is_flag=True, help="With --infer: create without asking.")
 @api_options
 def create_command(
@@ -274,6 +294,8 @@ def create_command(
     sample_records: int | None,
     input_format: str | None,
     recursive: bool,
+    field_map: tuple[str, ...],
+    field_map_path: Path | None,
     yes: bool,
     base_url: str | None,
     api_key: str | None,
@@ -291,8 +313,13 @@ def create_command(
     else:
         assert infer_path is not None
         with user_errors():
+            from bulkload.contract.matching import FieldRenames, parse_map_option
+
+            renames = FieldRenames.from_options(
+                [parse_map_option(text) for text in field_map], field_map_path
+            )
             table = infer_definition(
-                infer_path, name, sample_records, input_format, csv_dialect, recursive
+                infer_path, name, sample_records, input_format, csv_dialect, recursive, renames
             )
         # The JSON alone goes to stdout, so `> schema.json` saves an editable --schema file.
         click.echo("proposed table definition:", err=True)

@@ -16,6 +16,7 @@ Two choices go beyond the sample, on purpose:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ import msgspec
 
 from bulkload.config import CsvDialect
 from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.matching import FieldRenames
 from bulkload.contract.numbers import MAX_DIGITS, PLAIN_DECIMAL, DigitCount, digits_of, int_digits
 from bulkload.contract.schema import (
     DEFAULT_DATE_FORMAT,
@@ -213,21 +215,27 @@ def infer_columns(
     input_format: str | None = None,
     csv_dialect: CsvDialect = DEFAULT_DIALECT,
     recursive: bool = False,
+    renames: FieldRenames | None = None,
 ) -> list[Column]:
     """Propose columns from the first ``sample_records`` records of ``path`` (a file, or a
     directory read in name order), or from all of them when ``sample_records`` is None.
-    CSV inputs are read as ``csv_dialect`` says. Raises InputError for unreadable or empty
-    input and for keys that cannot be column names."""
+    CSV inputs are read as ``csv_dialect`` says; ``renames`` (--map) names the columns
+    as the load will (a field renamed to None is left out). Raises InputError for unreadable
+    or empty input and for keys that cannot be column names."""
     inputs = discover_inputs([str(path)], input_format, recursive=recursive)
     if inputs[0].format == "parquet":
-        return _parquet_columns(inputs[0])
+        return _renamed(_parquet_columns(inputs[0]), renames)
     evidence: dict[str, _ColumnEvidence] = {}
     dates = _DateKinds()
     sampled = 0
     limit = None if sample_records is None else max(1, sample_records)
+    name_for = renames.name_for if renames is not None else None
     for record, from_json in _sample(inputs, limit, csv_dialect):
         sampled += 1
-        for name, value in record.items():
+        for field_name, value in record.items():
+            name = name_for(field_name) if name_for is not None else field_name
+            if name is None:
+                continue  # dropped (--map FIELD=)
             column = evidence.get(name)
             if column is None:
                 column = evidence[name] = _ColumnEvidence(name)
@@ -245,6 +253,17 @@ def infer_columns(
         )
     _check_names(path, list(evidence))
     return [column.column() for column in evidence.values()]
+
+
+def _renamed(columns: list[Column], renames: FieldRenames | None) -> list[Column]:
+    if renames is None:
+        return columns
+    out = []
+    for column in columns:
+        name = renames.name_for(column.name)
+        if name is not None:
+            out.append(dataclasses.replace(column, name=name))
+    return out
 
 
 def _sample(
