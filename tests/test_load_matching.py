@@ -429,7 +429,7 @@ async def test_a_dry_run_says_would_ingest_and_honours_the_checkpoint(
                  {"order_id": "x"})  # fmt: skip
     code, out, err = await run_cli(load(emulator, tmp_path, data, "--dry-run"))
     assert code == 3, err
-    assert "1,001 records read, 1,000 would ingest, 1 rejected" in out
+    assert "1,001 records read from 1 file, 1,000 would ingest, 1 rejected" in out
     assert "rerun" not in out + err and emulator.row_count("orders") == 0
     # After the real load, a dry run of the same command reads the checkpoint: nothing to do.
     code, _out, err = await run_cli(load(emulator, tmp_path, data, "--max-records", "100"))

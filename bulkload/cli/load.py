@@ -28,7 +28,6 @@ from bulkload.cli.common import (
     fail,
 )
 from bulkload.config import LoadConfig
-from bulkload.contract.matching import parse_map_option
 from bulkload.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -84,6 +83,10 @@ def _show_library_logs() -> None:
 
 
 def _parse_maps(values: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    if not values:
+        return ()
+    from bulkload.contract.matching import parse_map_option  # the validator: only if used
+
     try:
         return tuple(parse_map_option(value) for value in values)
     except ConfigError as exc:

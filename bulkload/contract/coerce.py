@@ -16,8 +16,8 @@ The validator asks ``coerce_value`` also when coercion is off, to say in the rea
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,36 +27,62 @@ import orjson
 from bulkload.contract.formats import DateFormat
 from bulkload.contract.schema import Column, ColumnType
 
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-# A number as JSON writes it (exponent allowed), or a plain decimal with a leading "+".
-_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-_ISO_8601 = re.compile(
-    r"(?P<Y>[0-9]{4})-(?P<M>[0-9]{2})-(?P<D>[0-9]{2})"
+
+
+_PATTERNS = {
+    "integer": r"[+-]?[0-9]+",
+    # a number as JSON writes it (exponent allowed), or with a leading "+"
+    "number": r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?",
+    "iso_8601": r"(?P<Y>[0-9]{4})-(?P<M>[0-9]{2})-(?P<D>[0-9]{2})"
     r"(?:[Tt ](?P<h>[0-9]{2}):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2})(?:[.,](?P<f>[0-9]+))?)?"
-    r"(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-)
+    r"(?P<tz>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?",
+}
+
+
+@functools.cache
+def _pattern(name: str) -> re.Pattern[str]:
+    """Compiled on first use: most loads never coerce, and start-up is every load's cost."""
+    return re.compile(_PATTERNS[name])
+
+
 _MAX_DIGITS = 60  # longer "numbers" are not a value a column could hold: no conversion
 
 
-@dataclass(frozen=True, slots=True)
+# Plain classes, not dataclasses: a dataclass costs milliseconds of every start-up.
+
+
 class Converted:
     """The value to check instead of the one given, and what to send for it (a number
     converted from text is checked as its text and sent as a JSON number)."""
 
-    value: Any
-    sent: Any = None
+    __slots__ = ("sent", "value")
+
+    def __init__(self, value: Any, sent: Any = None) -> None:
+        self.value = value
+        self.sent = sent
 
     @property
     def to_send(self) -> Any:
         return self.value if self.sent is None else self.sent
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Converted) and (self.value, self.sent) == (other.value, other.sent)
 
-@dataclass(frozen=True, slots=True)
+    def __repr__(self) -> str:
+        return f"Converted({self.value!r}, {self.sent!r})"
+
+
 class Refusal:
     """The value is meant as this type, but converting it would lose something."""
 
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Refusal({self.reason!r})"
 
 
 def coerce_value(
@@ -68,7 +94,7 @@ def coerce_value(
     kind = column.type
     if kind is ColumnType.INTEGER:
         text = value.strip()
-        if _INTEGER_TEXT.fullmatch(text) is not None and len(text) <= 20:
+        if _pattern("integer").fullmatch(text) is not None and len(text) <= 20:
             return Converted(int(text))
         return None
     if kind is ColumnType.NUMERIC:
@@ -83,7 +109,7 @@ def coerce_value(
 
 def _number(value: str) -> Converted | None:
     text = value.strip()
-    if len(text) > _MAX_DIGITS or _NUMBER_TEXT.fullmatch(text) is None:
+    if len(text) > _MAX_DIGITS or _pattern("number").fullmatch(text) is None:
         return None
     try:
         number = Decimal(text)
@@ -98,7 +124,7 @@ def _number(value: str) -> Converted | None:
 
 
 def _moment(text: str, fmt: DateFormat) -> Converted | Refusal | None:
-    found = _ISO_8601.fullmatch(text)
+    found = _pattern("iso_8601").fullmatch(text)
     if found is None:
         return None
     fraction = found.group("f") or ""

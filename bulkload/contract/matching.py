@@ -12,10 +12,8 @@ Lines export whose every record has the same keys in the same order is planned o
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +35,47 @@ class NoFieldMatches(InputError):
     of NULLs only, so the run stops instead (rerunning after a fix finishes the job)."""
 
 
-@dataclass(frozen=True, slots=True)
 class FieldPlan:
-    """What happens to each field of one set of input names, in input order."""
+    """What happens to each field of one set of input names, in input order. (A plain
+    class, not a dataclass: those cost milliseconds of every start-up.)"""
 
-    names: tuple[str, ...]
-    # Per input field: the column it loads into, or None (dropped by --map, or unknown).
-    targets: tuple[str | None, ...]
-    unknown: tuple[str, ...]  # fields no rule places: not columns of the table
-    dropped: tuple[str, ...]  # fields dropped on purpose (--map SRC=)
-    collisions: tuple[tuple[str, tuple[str, ...]], ...]  # (column, the fields landing on it)
-    # True when no field changes its name and none is dropped on purpose: the input goes
-    # as it is (unknown fields are the validator's to judge).
-    renames_nothing: bool
-    # Per input field, the name it is sent under: its column, itself when unknown (for the
-    # validator to refuse or drop), None when dropped on purpose.
-    sent_as: tuple[str | None, ...]
-    # Neither "no field is a column" nor "two fields land on one column".
-    loadable: bool
+    __slots__ = (
+        "collisions",
+        "dropped",
+        "loadable",
+        "names",
+        "renames_nothing",
+        "sent_as",
+        "targets",
+        "unknown",
+    )
+
+    def __init__(
+        self,
+        *,
+        names: tuple[str, ...],
+        targets: tuple[str | None, ...],
+        unknown: tuple[str, ...],
+        dropped: tuple[str, ...],
+        collisions: tuple[tuple[str, tuple[str, ...]], ...],
+        renames_nothing: bool,
+        sent_as: tuple[str | None, ...],
+        loadable: bool,
+    ) -> None:
+        self.names = names
+        # Per input field: the column it loads into, or None (dropped by --map, or unknown).
+        self.targets = targets
+        self.unknown = unknown  # fields no rule places: not columns of the table
+        self.dropped = dropped  # fields dropped on purpose (--map SRC=)
+        self.collisions = collisions  # (column, the fields landing on it)
+        # True when no field changes its name and none is dropped on purpose: the input
+        # goes as it is (unknown fields are the validator's to judge).
+        self.renames_nothing = renames_nothing
+        # Per input field, the name it is sent under: its column, itself when unknown (for
+        # the validator to refuse or drop), None when dropped on purpose.
+        self.sent_as = sent_as
+        # Neither "no field is a column" nor "two fields land on one column".
+        self.loadable = loadable
 
     @property
     def matched(self) -> int:
@@ -113,12 +134,14 @@ def read_map_file(path: Path) -> dict[str, str | None]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
 class FieldRenames:
     """The user's renames, before any table is known (``tables create --infer`` uses them
     to name proposed columns): input field -> new name, or None to drop the field."""
 
-    renames: Mapping[str, str | None]
+    __slots__ = ("renames",)
+
+    def __init__(self, renames: Mapping[str, str | None]) -> None:
+        self.renames = dict(renames)
 
     @classmethod
     def from_options(
@@ -335,6 +358,8 @@ def _keys_are_unique(raw: bytes, fields: dict[str, msgspec.Raw]) -> bool:
 
 def _closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate most like ``name`` (case ignored), by difflib's ratio; None if none is."""
+    import difflib  # only when an error is being worded
+
     by_folded: dict[str, str] = {}
     for candidate in candidates:
         by_folded.setdefault(candidate.lower(), candidate)

@@ -13,7 +13,6 @@ from typing import TextIO
 
 import anyio
 
-from bulkload.pipeline.progressline import ProgressSnapshot, render_line
 from bulkload.pipeline.summary import LoadStats
 
 DEFAULT_COLUMNS = 80
@@ -78,6 +77,9 @@ class ProgressReporter:
             stream.flush()
 
     def _draw_line(self, settled_at_start: int) -> None:
+        # only on a terminal: a log line or no progress never imports it
+        from bulkload.pipeline.progressline import ProgressSnapshot, render_line
+
         stats = self._stats
         # skipped records counted at the start are settled by an earlier run, not this one
         settled_at_start = max(settled_at_start, stats.records_skipped)

@@ -9,15 +9,14 @@ bar and no ETA, only counters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MIN_BAR_CHARS = 10
 MAX_BAR_CHARS = 30
 _SEPARATOR = " · "
 
 
-@dataclass(frozen=True, slots=True)
-class ProgressSnapshot:
+class ProgressSnapshot(NamedTuple):
     """What the line shows, read off the live counters."""
 
     records_read: int
