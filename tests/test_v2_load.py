@@ -64,7 +64,8 @@ async def test_rows_are_normalized_upserted_and_client_rejects_named(tmp_path: P
         code, out, _ = await run_cli(
             v2_load(emu.url, "customer", data, tmp_path, "--max-records", "100")
         )
-        assert code == 0 and emu.stats()["v2"]["ingests"] == requests
+        # exit 3: a finished load rerun still reports the rejects it left (issue 10)
+        assert code == 3 and emu.stats()["v2"]["ingests"] == requests
 
 
 async def test_an_object_without_keys_appends_and_refuses_upsert(tmp_path: Path) -> None:
@@ -210,7 +211,8 @@ async def test_failed_rows_in_each_shape_go_to_the_rejects_file(tmp_path: Path, 
         code, _, _ = await run_cli(
             v2_load(fake.url, "CUSTOMER", data, tmp_path, "--max-records", "4")
         )
-        assert code == 0 and fake.requests == sent  # acknowledged: never sent again
+        # acknowledged: never sent again; exit 3: its earlier rejects are still reported
+        assert code == 3 and fake.requests == sent
 
 
 async def test_a_failure_naming_no_row_is_recorded_not_dropped_not_resent(tmp_path: Path) -> None:
@@ -232,7 +234,7 @@ async def test_a_failure_naming_no_row_is_recorded_not_dropped_not_resent(tmp_pa
         code, _, _ = await run_cli(
             v2_load(fake.url, "CUSTOMER", data, tmp_path, "--max-records", "4")
         )
-        assert code == 0 and fake.requests == sent
+        assert code == 3 and fake.requests == sent  # the earlier reject still reported
         assert len(rejects(tmp_path)) == 1
 
 
