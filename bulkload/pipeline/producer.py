@@ -267,7 +267,11 @@ class Producer:
             outcomes = self.validator.check_raw_many(items)
             if outcomes is items:
                 records = items
-        elif chunk.kind is ChunkKind.CSV_ROWS and isinstance(self.validator, RecordValidator):
+        elif (
+            chunk.kind is ChunkKind.CSV_ROWS
+            and isinstance(self.validator, RecordValidator)
+            and self._header_is_exact(header)
+        ):
             outcomes = self._csv_chunk_encoder(header)(items)
             if set(map(type, outcomes)) == {bytes}:
                 records = cast(list[bytes], outcomes)
@@ -375,6 +379,15 @@ class Producer:
         self._failpoints.hit("producer")
         out.batches_planned += 1
         out.works.append(Work(batch, in_span))
+
+    def _header_is_exact(self, header: Sequence[str]) -> bool:
+        """Every header name is its column's own (no --map, no case folding, nothing unknown):
+        only then may the chunk encoder, which knows nothing of the mapping, take the rows;
+        otherwise the row encoder (the mapping-aware definition) does."""
+        if self.fields is None:
+            return True
+        plan = self.fields.plan(header)
+        return plan.renames_nothing and not plan.unknown
 
     def _csv_chunk_encoder(self, header: Sequence[str]) -> CsvChunkEncoder:
         """The chunk-at-a-time encoder of a header (``_encoder_for`` has checked it)."""
