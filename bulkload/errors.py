@@ -16,6 +16,7 @@ decision scattered over ``except`` clauses.
     ├── CheckpointCorrupt              checkpoint file damaged: never silently trusted
     ├── TooManyBadRecords              --max-bad-records exceeded
     ├── InternalError                  an unexpected exception (a bug); details in a file
+    ├── InterruptedBeforeStart         a stop signal came before anything was sent (128+sig)
     ├── BooksDoNotBalance              the count check before "finished" failed
     └── ApiError                       the API answered, or could not be reached
         ├── AuthError                  401/403: the credential is not accepted
@@ -200,6 +201,18 @@ class RetriesExhausted(ApiError):
 class BooksDoNotBalance(BulkloadError):
     """The count check before marking a load finished failed: some batch cut was neither
     acknowledged nor done by an earlier run. The checkpoint stays unfinished."""
+
+
+class InterruptedBeforeStart(BulkloadError):
+    """A stop signal arrived during start-up (token, table fetch and their retries, the
+    checkpoint): nothing was sent, so there is nothing to drain or save."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(
+            f"interrupted ({signal_name}) before the load started; nothing was sent: "
+            "rerun the same command to load"
+        )
+        self.exit_code = exit_code
 
 
 class InternalError(BulkloadError):

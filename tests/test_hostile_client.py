@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -75,6 +76,7 @@ class FakePeak:
     refused: int = 0
     ids: list[int] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    stalling: asyncio.Event = field(default_factory=asyncio.Event)  # a request is stalled
 
     async def _fault(self, faults: deque[Fault]) -> web.Response | None:
         if not faults:
@@ -83,6 +85,7 @@ class FakePeak:
         if fault == "500":
             return web.json_response({"message": "internal error"}, status=500)
         if fault == "stall":
+            self.stalling.set()
             await self.release.wait()  # longer than the client waits: set when the test ends
             return web.json_response({"message": "too late"}, status=500)
         assert isinstance(fault, tuple)
@@ -393,3 +396,33 @@ async def test_a_fresh_token_refused_is_named_for_what_it_is(
     assert "PEAK_CLIENT_SECRET" not in error and "PEAK_TOKEN_URL" in error
     assert peak.refused == 2 and len(peak.issued) == 2  # refused, refreshed once, refused
     assert_no_secret_anywhere(tmp_path, out, err)
+
+
+# -- a stop signal during start-up: nothing sent, so nothing to wait for ----------------
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+async def test_a_stop_signal_during_a_stalled_table_fetch_ends_the_run_at_once(
+    tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    # Before the fix the signal was only noted until the run existed, so the load went on
+    # waiting out the stalled fetch and every start-up retry after it.
+    async with servers() as (peak, _thief):
+        peak.table_faults.extend(["stall"] * 10)
+        data = tmp_path / "events.jsonl"
+        data.write_bytes(b"".join(orjson.dumps({"id": i}) + b"\n" for i in range(RECORDS)))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bulkload", "load", "events", str(data), "--no-progress",
+            "--base-url", peak.url, "--request-timeout", "600",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=oauth_env(tmp_path, peak), cwd=tmp_path,
+        )  # fmt: skip
+        await asyncio.wait_for(peak.stalling.wait(), timeout=60)
+        process.send_signal(signum)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == code, err.decode()
+    line = assert_one_line_error(err.decode())
+    assert "before the load started; nothing was sent" in line
+    assert signum.name in line
+    assert peak.ids == []
+    assert_no_secret_anywhere(tmp_path, out.decode(), err.decode())

@@ -33,7 +33,15 @@ from bulkload.config import DEFAULT_BASE_URL, ApiConfig, CsvDialect, LoadConfig
 from bulkload.contract.matching import FieldMapping, FieldRenames
 from bulkload.contract.schema import MAX_RECORDS_PER_REQUEST, TableSchema
 from bulkload.contract.v2schema import V2_MAX_RECORDS_PER_REQUEST, V2_MAX_REQUESTS_PER_S, V2Object
-from bulkload.errors import BulkloadError, ConfigError, InternalError, NotFound
+from bulkload.errors import (
+    EXIT_INTERRUPTED,
+    BulkloadError,
+    ConfigError,
+    InternalError,
+    InterruptedBeforeStart,
+    NotFound,
+    exit_code_for_signal,
+)
 from bulkload.pipeline.backoff import RetryPolicy
 from bulkload.pipeline.checkpoint import (
     Checkpoint,
@@ -264,12 +272,27 @@ async def load(
             control.attach(run)
             return await run.run()
 
+    async def attempt_stoppable_at_start_up() -> LoadSummary:
+        # A stop before the run exists cancels the start-up: nothing was sent, so there is
+        # nothing to drain; without this a signal waited out every start-up retry.
+        summary: LoadSummary | None = None
+        with anyio.CancelScope() as start_up:
+            control.guard_start_up(start_up)
+            summary = await attempt()
+        if summary is None:
+            signum = control.stop_signal
+            raise InterruptedBeforeStart(
+                signum.name if signum is not None else "stop requested",
+                exit_code_for_signal(signum) if signum is not None else EXIT_INTERRUPTED,
+            )
+        return summary
+
     async def attempt_obeying_signals() -> LoadSummary:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(stop_on_signals, control)
                 try:
-                    summary = await attempt()
+                    summary = await attempt_stoppable_at_start_up()
                 finally:
                     group.cancel_scope.cancel()
         except BaseExceptionGroup as exc_group:  # only attempt() raises: unwrap it
@@ -278,7 +301,9 @@ async def load(
         return summary
 
     try:
-        return await (attempt_obeying_signals() if handle_signals else attempt())
+        return await (
+            attempt_obeying_signals() if handle_signals else attempt_stoppable_at_start_up()
+        )
     except BulkloadError as exc:
         if getattr(exc, "summary", None) is None:
             exc.summary = _summary_before_start(  # type: ignore[attr-defined]

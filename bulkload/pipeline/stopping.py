@@ -37,6 +37,9 @@ class LoadControl:
     def __init__(self) -> None:
         self._run: LoadRun | None = None
         self._stop_reason: str | None = None
+        # Until the run exists, a stop cancels the start-up (token and table fetch with
+        # their retries can take minutes against a server that is down).
+        self._start_up: anyio.CancelScope | None = None
         self.stop_signal: signal.Signals | None = None  # the signal that stopped the load
 
     def request_stop(self, reason: str = "stopped") -> None:
@@ -44,6 +47,14 @@ class LoadControl:
             self._stop_reason = reason
         if self._run is not None:
             self._run.request_stop(reason)
+        elif self._start_up is not None:
+            self._start_up.cancel()
+
+    def guard_start_up(self, scope: anyio.CancelScope) -> None:
+        """A stop before ``attach`` cancels ``scope``: the start-up, where nothing is sent."""
+        self._start_up = scope
+        if self._stop_reason is not None:
+            scope.cancel()
 
     def in_flight(self) -> dict[int, int]:
         """Batches sent and not answered yet: batch number -> records."""
@@ -52,6 +63,7 @@ class LoadControl:
     def attach(self, run: LoadRun) -> None:
         """Called by ``load()`` once the run exists; a stop asked before applies at once."""
         self._run = run
+        self._start_up = None
         if self._stop_reason is not None:
             run.request_stop(self._stop_reason)
 
