@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ async def test_upsert_overwrites_and_append_duplicates(tmp_path: Path) -> None:
             assert (await post(emu.url, CUSTOMER_TABLE, body([customer(1)])))[0] == 200
         changed = customer(1, limit="99.00")
         assert (await post(emu.url, CUSTOMER_TABLE, body([changed])))[0] == 200
-        assert [str(r["CREDIT_LIMIT"]) for r in emu.rows(CUSTOMER_TABLE)] == ["99.00"]
+        assert [r["CREDIT_LIMIT"] for r in emu.rows(CUSTOMER_TABLE)] == [Decimal("99.00")]
         event = {
             "EVENT_ID": 1,
             "SCORE": 0.5,
@@ -188,3 +189,24 @@ async def test_schema_endpoints(tmp_path: Path) -> None:
             session.get(f"{emu.url}/api/v2/schema/solutions") as response,
         ):
             assert response.status == 401
+
+
+async def test_numerics_are_stored_exactly_in_plain_decimal(tmp_path: Path) -> None:
+    # As v1's store does: str(Decimal) wrote 1.2E+3 and failed (a 500) on a zero with a
+    # huge exponent, a value the contract accepts.
+    rows = [
+        b'{"CUSTOMER_ID":"C1","CREDIT_LIMIT":1.2e3,"UPDATED_AT":"2026-01-02 03:04:05"}',
+        b'{"CUSTOMER_ID":"C2","CREDIT_LIMIT":0e99999999999999999999,'
+        b'"UPDATED_AT":"2026-01-02 03:04:05"}',
+        b'{"CUSTOMER_ID":"C3","CREDIT_LIMIT":"10.500","UPDATED_AT":"2026-01-02 03:04:05"}',
+    ]
+    payload = (
+        b'{"solutionName":"' + SOLUTION.solution_name.encode() + b'","operationType":"UPSERT",'
+        b'"dryRun":false,"data":[' + b",".join(rows) + b"]}"
+    )
+    async with v2_emulator(tmp_path, KEY) as emu:
+        status, answer = await post(emu.url, CUSTOMER_TABLE, payload)
+        assert status == 200, answer
+        assert not answer.get("failed"), answer
+        stored = {r["CUSTOMER_ID"]: str(r["CREDIT_LIMIT"]) for r in emu.rows(CUSTOMER_TABLE)}
+    assert stored == {"C1": "1200", "C2": "0", "C3": "10.5"}

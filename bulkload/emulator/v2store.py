@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from bulkload.contract.numbers import plain_decimal
 from bulkload.contract.v2schema import Operation, V2Object, V2Type
 from bulkload.emulator.store import quote_identifier
 
@@ -63,7 +64,9 @@ def _sql_value(kind: V2Type, raw: bytes) -> SqlValue:
         return float(raw)
     if kind is V2Type.NUMERIC:
         text = raw.decode()
-        return str(Decimal(text[1:-1] if text[:1] == '"' else text))
+        # exact, in plain decimal, as v1 stores it (str(Decimal) writes E-notation and
+        # fails on a zero with a huge exponent)
+        return plain_decimal(text[1:-1] if text[:1] == '"' else text)
     return raw.decode()  # json: as written
 
 

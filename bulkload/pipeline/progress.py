@@ -1,10 +1,11 @@
-"""Progress while a load runs: a live bar on a terminal, a log line every few seconds otherwise.
+"""Progress while a load runs: a live bar on a terminal, a log record every few seconds otherwise.
 
 It only reads the shared counters (``LoadStats``); it never drives the load.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,8 @@ from typing import TextIO
 import anyio
 
 from bulkload.pipeline.summary import LoadStats
+
+log = logging.getLogger("bulkload")
 
 DEFAULT_COLUMNS = 80
 LOG_INTERVAL_S = 5.0
@@ -56,11 +59,9 @@ class ProgressReporter:
         while True:
             await anyio.sleep(LOG_INTERVAL_S)
             elapsed = time.monotonic() - self._started
-            print(
-                f"bulkload: {_status_line(self._stats, self._in_flight(), elapsed)}",
-                file=self._stream,
-                flush=True,
-            )
+            # a log record, not a print: the CLI renders it as "bulkload: ..." on stderr,
+            # and a library caller sees it only through a handler of its own
+            log.info("%s", _status_line(self._stats, self._in_flight(), elapsed))
 
     async def _run_live(self) -> None:
         # One line rewritten in place: bar, percent and ETA always, the counters that fit
