@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/bulkload demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
