@@ -244,3 +244,28 @@ def test_rows_leaving_out_nullable_keys_are_completed_in_bulk() -> None:
     assert [orjson.loads(s) for s in sent] == [
         {"EVENT_ID": i, "SCORE": 1.5, "DAY": None, "PAYLOAD": None, "FLAG": None} for i in range(30)
     ]
+
+
+@pytest.mark.parametrize("depth", [400, 500, 501, 990])
+def test_one_depth_limit_for_a_row_alone_and_among_neighbours(depth: int) -> None:
+    # v1's MAX_JSON_DEPTH on v2 rows too: before it, a row ~985 deep got a verdict that
+    # depended on the parser and the caller's stack, not on a rule.
+    from bulkload.contract.nesting import MAX_JSON_DEPTH, TOO_DEEP
+
+    deep = b"[" * depth + b"]" * depth
+    row = b'{"EVENT_ID": 1, "SCORE": null, "DAY": null, "PAYLOAD": ' + deep + b', "FLAG": null}'
+    plain = b'{"EVENT_ID": 2, "SCORE": null, "DAY": null, "PAYLOAD": 1, "FLAG": null}'
+    validator = V2RecordValidator(EVENT)
+    chunk = [plain] * 40 + [row] + [plain] * 40
+    verdicts = validator.check_raw_many(chunk)
+    among = verdicts[40]
+    try:
+        alone: bytes | RecordInvalid = validator.check_raw(row)
+    except RecordInvalid as exc:
+        alone = exc
+    if depth <= MAX_JSON_DEPTH:
+        assert isinstance(alone, bytes) and isinstance(among, bytes)
+    else:
+        assert isinstance(alone, RecordInvalid) and alone.reason == TOO_DEEP
+        assert isinstance(among, RecordInvalid) and among.reason == TOO_DEEP
+    assert all(isinstance(v, bytes) for i, v in enumerate(verdicts) if i != 40)

@@ -31,6 +31,7 @@ import msgspec
 import orjson
 
 from bulkload.contract.formats import DateFormat, compile_format
+from bulkload.contract.nesting import SURELY_SHALLOW_RECORD_BYTES, TOO_DEEP, record_too_deep
 from bulkload.contract.schema import Column, ColumnType
 from bulkload.contract.v2schema import Attribute, V2Object, V2Type, date_formats_of
 from bulkload.contract.validate import (
@@ -54,11 +55,10 @@ from bulkload.contract.validate import (
     _rule_for,
     _show,
     _syntax_problem,
+    check_by_halves,
 )
 
 _BOM = b"\xef\xbb\xbf"
-# Below this many rows, a list the bulk check refuses is checked row by row.
-_SMALLEST_BULK = 8
 # Input spellings given a bulk check of their own; beyond, rows are checked one by one.
 _MAX_SPELLINGS = 16
 _JSON_WHITESPACE = b" \t\r\n"
@@ -195,6 +195,14 @@ class _BulkCheck:
             ):
                 return False
         except IndexError:
+            return False
+        # v1's explicit depth limit, before any parser recurses (their limits depend on the
+        # stack): the same verdict on every path
+        if (
+            raws
+            and max(map(len, raws)) >= SURELY_SHALLOW_RECORD_BYTES
+            and any(map(record_too_deep, raws))
+        ):
             return False
         try:
             rows = self._rows = list(map(self._decode, raws))
@@ -504,6 +512,8 @@ class V2RecordValidator:
         if raw[:3] == _BOM:
             raw = raw[3:]
         raw = raw.strip(_JSON_WHITESPACE)
+        if record_too_deep(raw):
+            raise RecordInvalid(TOO_DEEP)
         try:
             members = _decode_members(raw)
         except (msgspec.DecodeError, RecursionError):
@@ -588,20 +598,7 @@ class V2RecordValidator:
     def _check_parts(
         self, raws: list[bytes], out: list[bytes | RecordInvalid], bulk: _BulkCheck
     ) -> None:
-        if len(raws) <= _SMALLEST_BULK:
-            for raw in raws:
-                try:
-                    out.append(self.check_raw(raw))
-                except RecordInvalid as exc:
-                    out.append(exc)
-            return
-        middle = len(raws) // 2
-        for part in (raws[:middle], raws[middle:]):
-            converted = bulk.convert(part)
-            if converted is not None:
-                out.extend(converted)
-            else:
-                self._check_parts(part, out, bulk)
+        check_by_halves(raws, out, bulk.convert, self.check_raw)
 
     # -- already-parsed Python values ---------------------------------------------------------
 

@@ -443,6 +443,31 @@ _LAST_BYTE = itemgetter(-1)
 _SMALLEST_BULK = 8
 
 
+def check_by_halves(
+    raws: list[bytes],
+    out: list[bytes | RecordInvalid],
+    in_bulk: Callable[[list[bytes]], Sequence[bytes] | None],
+    check_one: Callable[[bytes], bytes],
+) -> None:
+    """Append each record's verdict to ``out``: a half whose bulk check (``in_bulk``) vouches
+    for it at once, else its halves in turn, down to ``_SMALLEST_BULK`` records checked one
+    by one. v1's and v2's validators share it (only their bulk checks differ)."""
+    if len(raws) <= _SMALLEST_BULK:
+        for raw in raws:
+            try:
+                out.append(check_one(raw))
+            except RecordInvalid as exc:
+                out.append(exc)
+        return
+    middle = len(raws) // 2
+    for part in (raws[:middle], raws[middle:]):
+        converted = in_bulk(part)
+        if converted is not None:
+            out.extend(converted)
+        else:
+            check_by_halves(part, out, in_bulk, check_one)
+
+
 def _days_exist(values: list[str], joined: str, fmt: DateFormat) -> bool:
     """For values that all matched ``fmt.many``: does every day exist in its month?
 
@@ -599,19 +624,7 @@ class RecordValidator:
         return renamed
 
     def _check_parts(self, raws: list[bytes], out: list[bytes | RecordInvalid]) -> None:
-        if len(raws) <= _SMALLEST_BULK:
-            for raw in raws:
-                try:
-                    out.append(self.check_raw(raw))
-                except RecordInvalid as exc:
-                    out.append(exc)
-            return
-        middle = len(raws) // 2
-        for part in (raws[:middle], raws[middle:]):
-            if self._vouch(part):
-                out.extend(part)
-            else:
-                self._check_parts(part, out)
+        check_by_halves(raws, out, lambda part: part if self._vouch(part) else None, self.check_raw)
 
     def _vouch(self, raws: Sequence[bytes]) -> bool:
         """True when the plain rules surely accept every record as it is; False = look closer.
