@@ -24,6 +24,9 @@ from bulkload.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://ingestion.peak.ai"
 STATE_DIR_ENV = "BULKLOAD_STATE_DIR"
+# More worker processes than this only adds start-up and memory: the loader process itself
+# (reading, batching, sending) is the limit long before.
+MAX_WORKERS = 64
 
 CREDENTIAL_HELP = (
     "set PEAK_API_KEY (or PEAK_AUTH_TOKEN, or --api-key), or OAuth client credentials "
@@ -305,6 +308,9 @@ class LoadConfig:
     drain_timeout_s: float = 30.0
     read_buffer_bytes: int = 1 << 20
     queue_batches: int = 64
+    # Processes that validate and serialize chunks (0: all in the loader process; None:
+    # auto, a worker per usable core but one, started once the input proves large).
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_batch_records <= V2_MAX_RECORDS_PER_REQUEST:
@@ -323,6 +329,8 @@ class LoadConfig:
             )
         if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
             raise ConfigError(f"--rate must be positive, got {self.rate_limit_per_s}")
+        if self.workers is not None and not 0 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"--workers must be auto or 0-{MAX_WORKERS}, got {self.workers}")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be 0 or more, got {self.max_retries}")
         if self.max_bad_records is not None and self.max_bad_records < 0:

@@ -17,6 +17,7 @@ decision scattered over ``except`` clauses.
     ├── TooManyBadRecords              --max-bad-records exceeded
     ├── InternalError                  an unexpected exception (a bug); details in a file
     ├── InterruptedBeforeStart         a stop signal came before anything was sent (128+sig)
+    ├── WorkerFailed                   a worker process (--workers) ended abruptly
     ├── BooksDoNotBalance              the count check before "finished" failed
     └── ApiError                       the API answered, or could not be reached
         ├── AuthError                  401/403: the credential is not accepted
@@ -213,6 +214,11 @@ class InterruptedBeforeStart(BulkloadError):
             "rerun the same command to load"
         )
         self.exit_code = exit_code
+
+
+class WorkerFailed(BulkloadError):
+    """A worker process checking chunks (``--workers``) ended abruptly: killed, or out of
+    memory. What was acknowledged is in the checkpoint, so a rerun resumes."""
 
 
 class InternalError(BulkloadError):

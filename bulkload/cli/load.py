@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import click
@@ -27,7 +27,7 @@ from bulkload.cli.common import (
     csv_dialect_options,
     fail,
 )
-from bulkload.config import LoadConfig
+from bulkload.config import MAX_WORKERS, LoadConfig
 from bulkload.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -93,6 +93,29 @@ def _parse_maps(values: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
         raise click.BadParameter(str(exc)) from None
 
 
+class WorkerCount(click.ParamType[int | None, Any]):
+    """--workers: a number of processes (0 or more), or 'auto' (None)."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "auto":
+            return None
+        try:
+            count = int(value)
+        except ValueError:
+            count = -1
+        if not 0 <= count <= MAX_WORKERS:
+            self.fail(
+                f"{value!r} is not 'auto' or a number of processes (0-{MAX_WORKERS})", param, ctx
+            )
+        return count
+
+
 @cli.command("load")
 @click.argument("table")
 @click.argument("paths", nargs=-1, required=True)
@@ -149,6 +172,15 @@ def _parse_maps(values: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
     default=30,
     show_default=True,
     help="Requests in flight (at most 30, the API's cap).",
+)
+@click.option(
+    "--workers",
+    type=WorkerCount(),
+    default="auto",
+    show_default=True,
+    help="Processes that validate and serialize records: 'auto' is one per usable core but "
+    "one (the loader's own core reads, batches and sends), started once the input proves "
+    "large; 0 does everything in the loader process. Batches are the same whatever N is.",
 )
 @click.option(
     "--rate",

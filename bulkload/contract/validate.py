@@ -89,6 +89,10 @@ class RecordInvalid(Exception):
     def __str__(self) -> str:
         return self.reason
 
+    def __reduce__(self) -> tuple[type[RecordInvalid], tuple[str, str | None, tuple[str, ...]]]:
+        # crosses from a worker process (--workers) whole, not as just its message
+        return (RecordInvalid, (self.reason, self.column, self.problems))
+
 
 class _Problem(Exception):
     """A value breaks its column's rule; the message does not yet name the column."""

@@ -6,6 +6,10 @@ first) the load passes the named point, in the stage's own task or thread:
     producer    each batch sealed (in the reading thread)
     sender      each batch taken by a sender, before it is sent
     committer   each group of acknowledgements, before it is made durable
+    worker      each chunk checked in a worker process (--workers): the worker kills
+                itself with SIGKILL, as the out-of-memory killer would
+    worker-bug  each chunk checked in a worker process: InjectedFault in the worker (the
+                loader checks that chunk again itself)
 
 It stands for the bug nobody has found yet (a RecursionError, a MemoryError, a typo on a
 rare path), so tests can check that any exception anywhere fails the run, leaves the
@@ -21,8 +25,8 @@ from typing import Final, Literal
 
 from bulkload.errors import ConfigError
 
-Stage = Literal["producer", "sender", "committer"]
-STAGES: Final = ("producer", "sender", "committer")
+Stage = Literal["producer", "sender", "committer", "worker", "worker-bug"]
+STAGES: Final = ("producer", "sender", "committer", "worker", "worker-bug")
 ENV_VAR: Final = "BULKLOAD_FAILPOINT"
 
 

@@ -1,5 +1,8 @@
 """The producer: read, validate and cut batches. Plain synchronous code, run in a worker
 thread so the CPU-bound work never blocks the event loop that keeps the requests moving.
+Validation and conversion of each chunk (``chunkcheck``) may run in worker processes
+(``--workers``, ``pipeline/workers.py``); the producer takes their verdicts back in the
+order it read the chunks, so the batches do not depend on where a chunk was checked.
 
 It shares no state with the event loop. Everything it finds goes out through one call,
 ``hand_over(Handover)``, once per chunk read: the batches sealed from the chunk (each with
@@ -17,7 +20,8 @@ skips the ones recorded beyond it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import Any, cast
@@ -26,15 +30,15 @@ import msgspec
 import orjson
 
 from bulkload.config import LoadConfig
-from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.matching import FieldMapping, NoFieldMatches
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.v2schema import V2Object
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordInvalid, RecordValidator
-from bulkload.errors import InputError, TooManyBadRecords
+from bulkload.errors import BulkloadError, InputError, TooManyBadRecords
 from bulkload.pipeline.batcher import Batch, Batcher
 from bulkload.pipeline.checkpoint import ResumePlan
+from bulkload.pipeline.chunkcheck import ChunkChecker, Outcome
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.messages import ReadingEnd, ReadReject, RecordTag, Work
 from bulkload.pipeline.readers import (
@@ -45,6 +49,7 @@ from bulkload.pipeline.readers import (
     read_chunks,
     verify_unchanged,
 )
+from bulkload.pipeline.workers import ChunkPool, Ticket
 
 log = logging.getLogger("bulkload")
 _SENT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -78,15 +83,25 @@ def too_many_bad_records(limit: int, rejects_path: str) -> TooManyBadRecords:
     )
 
 
-def _outcomes(
-    encode: Callable[[Any], bytes], items: Iterable[Any]
-) -> Iterator[bytes | RecordInvalid]:
-    """Each item's bytes to send, or why it is refused (what check_raw_many gives in bulk)."""
-    for item in items:
-        try:
-            yield encode(item)
-        except RecordInvalid as exc:
-            yield exc
+@dataclass(slots=True)
+class _ChunkRead:
+    """A chunk read and handed to the pool, waiting to be taken in its turn."""
+
+    file_index: int
+    input_file: InputFile
+    chunk: Chunk
+    ticket: Ticket
+    bytes_before: int  # on-disk bytes of the inputs before this chunk's file
+
+
+@dataclass(slots=True)
+class _FileRead:
+    """The end of a file's chunks, taken in its turn after the last of them."""
+
+    file_index: int
+    input_file: InputFile
+    from_start: bool
+    bytes_after: int  # on-disk bytes of the inputs up to the end of this file
 
 
 class Producer:
@@ -125,6 +140,7 @@ class Producer:
                 coerce=config.coerce,
             )
         self.validator = validator
+        self._checker = ChunkChecker(validator)
         self._wrapper_bytes = len(body_wrapper[0]) + len(body_wrapper[1])
         self._plan = plan
         self._hand_over = hand_over
@@ -148,10 +164,12 @@ class Producer:
         self._tail_count = 0
         self._rejected_read = 0  # refused while reading this run (for --max-bad-records)
         self._chunk_consumed = 0  # records of the current chunk taken so far, when it matters
-        self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
-        self._csv_chunk_encoders: dict[tuple[str, ...], CsvChunkEncoder] = {}
+        self._csv_headers_checked: set[tuple[str, ...]] = set()
         self._field_encoders: dict[str, Callable[[list[str]], bytes]] = {}
         self._out = Handover()
+        self._records_coerced = 0
+        self._fields_dropped: Counter[str] = Counter()
+        self._file_records_before = 0  # records_read when the file being taken began
         self._at_start: list[dict[str, Any]] = []
         if plan is not None:
             self._out.records_read = self._out.records_skipped = plan.skipped_records
@@ -168,32 +186,44 @@ class Producer:
         self._at_start = [fingerprint(f) for f in self.inputs]
         bytes_before = sum(f.size_bytes or 0 for f in self.inputs[:first_file])
         self._out.bytes_read = bytes_before
-        for file_index in range(first_file, len(self.inputs)):
-            input_file = self.inputs[file_index]
-            resumes_here = start is not None and file_index == start.file_index
-            offset, line = (start.offset, start.line) if start and resumes_here else (0, 0)
-            records_before = self._out.records_read
-            for chunk in read_chunks(
-                input_file,
-                start=offset,
-                start_line=line,
-                buffer_bytes=self.config.read_buffer_bytes,
-                csv_dialect=self.config.csv_dialect,
-                should_stop=self._stop_requested,
-            ):
-                self._check_stop()
-                try:
-                    self._take_chunk(file_index, input_file, chunk)
-                except NoFieldMatches as exc:  # it would load as NULLs: stop, naming the file
-                    raise InputError(f"input {input_file.display_name}: {exc}") from None
-                self._out.bytes_read = bytes_before + chunk.bytes_consumed
-                self._send_out()
-            self._file_read(
-                file_index, input_file, self._out.records_read - records_before, offset == 0
-            )
-            bytes_before += input_file.size_bytes or 0
-            self._out.bytes_read = bytes_before
-            self._out.files_read += 1
+        self._file_records_before = self._out.records_read
+        # Chunks read but not yet taken, in input order: up to the pool's window of them
+        # are being checked meanwhile (none with --workers 0).
+        ahead: deque[_ChunkRead | _FileRead] = deque()
+        with ChunkPool(self._checker, self.config.workers) as pool:
+            for file_index in range(first_file, len(self.inputs)):
+                input_file = self.inputs[file_index]
+                resumes_here = start is not None and file_index == start.file_index
+                offset, line = (start.offset, start.line) if start and resumes_here else (0, 0)
+                chunks = read_chunks(
+                    input_file,
+                    start=offset,
+                    start_line=line,
+                    buffer_bytes=self.config.read_buffer_bytes,
+                    csv_dialect=self.config.csv_dialect,
+                    should_stop=self._stop_requested,
+                )
+                while True:
+                    try:
+                        chunk = next(chunks)
+                    except StopIteration:
+                        break
+                    except BulkloadError:
+                        # what was read before the input failed goes first, as it does
+                        # when every chunk is taken as soon as it is read
+                        self._take_ahead(ahead, 0)
+                        raise
+                    self._check_stop()
+                    exact = chunk.kind is ChunkKind.CSV_ROWS and self._header_is_exact(
+                        chunk.header or ()
+                    )
+                    ticket = pool.submit(chunk.kind, chunk.header, exact, chunk.items)
+                    ahead.append(_ChunkRead(file_index, input_file, chunk, ticket, bytes_before))
+                    self._take_ahead(ahead, pool.window)
+                bytes_before += input_file.size_bytes or 0
+                ahead.append(_FileRead(file_index, input_file, offset == 0, bytes_before))
+                self._take_ahead(ahead, pool.window)
+            self._take_ahead(ahead, 0)
         last = self._batcher.flush()
         if last is not None:
             self._seal(last)
@@ -206,6 +236,26 @@ class Producer:
             trailing_rejected=len(trailing),
         )
         self._send_out()
+
+    def _take_ahead(self, ahead: deque[_ChunkRead | _FileRead], keep: int) -> None:
+        """Take what was read, in order, until at most ``keep`` chunks are left ahead."""
+        while len(ahead) > keep or (ahead and isinstance(ahead[0], _FileRead)):
+            entry = ahead.popleft()
+            if isinstance(entry, _FileRead):
+                records = self._out.records_read - self._file_records_before
+                self._file_read(entry.file_index, entry.input_file, records, entry.from_start)
+                self._file_records_before = self._out.records_read
+                self._out.bytes_read = entry.bytes_after
+                self._out.files_read += 1
+                continue
+            self._check_stop()
+            input_file = entry.input_file
+            try:
+                self._take_chunk(entry.file_index, input_file, entry.chunk, entry.ticket)
+            except NoFieldMatches as exc:  # it would load as NULLs: stop, naming the file
+                raise InputError(f"input {input_file.display_name}: {exc}") from None
+            self._out.bytes_read = entry.bytes_before + entry.chunk.bytes_consumed
+            self._send_out()
 
     def _stop_requested(self) -> bool:
         """Asked by a read waiting on a stream: check_stop raises once the run stops."""
@@ -226,11 +276,9 @@ class Producer:
 
     def _send_out(self) -> None:
         out = self._out
-        validator = self.validator
-        if isinstance(validator, RecordValidator):  # a v2 validator keeps no such counts
-            out.records_coerced = validator.records_coerced
-            if validator.dropped_fields:
-                out.fields_dropped = dict(validator.dropped_fields)
+        out.records_coerced = self._records_coerced
+        if self._fields_dropped:
+            out.fields_dropped = dict(self._fields_dropped)
         self._out = Handover(
             records_read=out.records_read,
             bytes_read=out.bytes_read,
@@ -243,11 +291,14 @@ class Producer:
 
     # ---- one chunk ------------------------------------------------------------------------
 
-    def _take_chunk(self, file_index: int, input_file: InputFile, chunk: Chunk) -> None:
+    def _take_chunk(
+        self, file_index: int, input_file: InputFile, chunk: Chunk, ticket: Ticket
+    ) -> None:
         config = self.config
         max_alone = config.max_batch_bytes - 2 - self._wrapper_bytes
         header = chunk.header or ()
-        encode = self._encoder_for(chunk, input_file)
+        if chunk.kind is ChunkKind.CSV_ROWS:
+            self._check_csv_header(header, input_file)
         source = input_file.display_name
         for taken, problem in enumerate(chunk.problems, start=1):
             self._chunk_consumed = taken
@@ -261,22 +312,13 @@ class Producer:
                 )
             )
         items = chunk.items
-        outcomes: Iterable[bytes | RecordInvalid]
-        records: Sequence[bytes] | None = None  # all of them, when every one goes as it is
-        if chunk.kind is ChunkKind.RAW_JSON:
-            outcomes = self.validator.check_raw_many(items)
-            if outcomes is items:
-                records = items
-        elif (
-            chunk.kind is ChunkKind.CSV_ROWS
-            and isinstance(self.validator, RecordValidator)
-            and self._header_is_exact(header)
-        ):
-            outcomes = self._csv_chunk_encoder(header)(items)
-            if set(map(type, outcomes)) == {bytes}:
-                records = cast(list[bytes], outcomes)
-        else:
-            outcomes = _outcomes(encode, items)
+        verdict = ticket.verdict(self._check_stop)
+        self._records_coerced += verdict.records_coerced
+        if verdict.fields_dropped:
+            self._fields_dropped.update(verdict.fields_dropped)
+        outcomes: Sequence[Outcome] = items if verdict.outcomes is None else verdict.outcomes
+        # all of them, when every one goes as it is
+        records = cast("Sequence[bytes]", outcomes) if verdict.all_bytes else None
         if records and max(map(len, records)) <= max_alone:
             # The common case: the first record the usual way (it settles the rejects read
             # before it), the rest in bulk, with no rejects among them to account for.
@@ -389,47 +431,33 @@ class Producer:
         plan = self.fields.plan(header)
         return plan.renames_nothing and not plan.unknown
 
-    def _csv_chunk_encoder(self, header: Sequence[str]) -> CsvChunkEncoder:
-        """The chunk-at-a-time encoder of a header (``_encoder_for`` has checked it)."""
-        assert isinstance(self.validator, RecordValidator)
-        encoder = self._csv_chunk_encoders.get(tuple(header))
-        if encoder is None:
-            encoder = CsvChunkEncoder(self.validator, list(header))
-            self._csv_chunk_encoders[tuple(header)] = encoder
-        return encoder
-
-    def _encoder_for(self, chunk: Chunk, input_file: InputFile) -> Callable[[Any], bytes]:
-        if chunk.kind is ChunkKind.RAW_JSON:
-            return self.validator.check_raw
-        if chunk.kind is ChunkKind.OBJECTS:
-            return self.validator.check_object
-        header = tuple(chunk.header or ())
-        encoder = self._csv_encoders.get(header)
-        if encoder is None:
-            problems = self.validator.csv_header_problems(list(header))
-            if problems:
-                # The hint only helps with unknown columns (not with a column named twice),
-                # and only when some do match: it must never lead to a load of NULLs.
-                if self.fields is not None:
-                    plan = self.fields.plan(header)
-                    some_unknown, some_match = bool(plan.unknown), plan.matched > 0
-                else:
-                    known = set(getattr(self.schema, "column_names", ()))
-                    some_unknown = any(name not in known for name in header)
-                    some_match = any(name in known for name in header)
-                hint = (
-                    " (use --ignore-unknown-columns to drop unknown columns)"
-                    if not self.config.ignore_unknown_columns and some_unknown and some_match
-                    else ""
-                )
-                raise InputError(
-                    f"CSV header of {input_file.display_name} does not fit table {self.table}: "
-                    + "; ".join(problems)
-                    + hint
-                )
-            encoder = self.validator.csv_encoder(list(header))
-            self._csv_encoders[header] = encoder
-        return encoder
+    def _check_csv_header(self, header: Sequence[str], input_file: InputFile) -> None:
+        """Raise for a CSV header that does not fit the table, once per header."""
+        names = tuple(header)
+        if names in self._csv_headers_checked:
+            return
+        problems = self.validator.csv_header_problems(list(names))
+        if problems:
+            # The hint only helps with unknown columns (not with a column named twice),
+            # and only when some do match: it must never lead to a load of NULLs.
+            if self.fields is not None:
+                plan = self.fields.plan(names)
+                some_unknown, some_match = bool(plan.unknown), plan.matched > 0
+            else:
+                known = set(getattr(self.schema, "column_names", ()))
+                some_unknown = any(name not in known for name in names)
+                some_match = any(name in known for name in names)
+            hint = (
+                " (use --ignore-unknown-columns to drop unknown columns)"
+                if not self.config.ignore_unknown_columns and some_unknown and some_match
+                else ""
+            )
+            raise InputError(
+                f"CSV header of {input_file.display_name} does not fit table {self.table}: "
+                + "; ".join(problems)
+                + hint
+            )
+        self._csv_headers_checked.add(names)
 
 
 __all__ = ["Handover", "Producer", "too_many_bad_records"]

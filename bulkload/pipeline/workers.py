@@ -1,0 +1,228 @@
+"""Worker processes for the per-chunk CPU work (``--workers N``).
+
+    producer thread ──(kind, header, items)──▶ worker process 1..N ──Verdict──┐
+          ▲                                                                  │
+          └───────────── verdicts taken back in input order ─────────────────┘
+
+Validation and conversion to the JSON sent (``chunkcheck.ChunkChecker``) are most of a
+load's CPU and need nothing but a chunk's items, so they can run on other cores. Reading,
+the batcher, the rejects' accounting and every request stay in the loader process, and the
+producer takes verdicts in the order it read the chunks: the batches are the same bytes
+whether N is 0, 1 or 16, so resume and the checkpoint do not depend on it.
+
+Worker processes are spawned (not forked: the loader has an event loop and threads), ignore
+the terminal's signals (the loader alone decides when to stop and tells them by closing the
+pool), and end when the loader does. A chunk a worker fails on for any other reason than
+dying is checked again in the loader process, which then raises what ``--workers 0`` would.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from bulkload.contract.v2validate import V2RecordValidator
+from bulkload.contract.validate import RecordValidator
+from bulkload.errors import BulkloadError, WorkerFailed
+from bulkload.pipeline.chunkcheck import ChunkChecker, Validator, Verdict
+from bulkload.pipeline.failpoints import FailPoints, InjectedFault
+from bulkload.pipeline.readers.chunks import ChunkKind
+
+log = logging.getLogger("bulkload")
+
+# With ``--workers auto``, chunks checked in the loader process before workers start: a
+# worker's start-up (an interpreter and the validator's imports, ~0.1-0.3 CPU s) costs more
+# than it saves on a small input, and most test and demo loads are small.
+AUTO_START_CHUNKS = 8
+# How long a wait for a verdict lasts before the stop flag is looked at again.
+_POLL_S = 0.1
+
+ValidatorRecipe = tuple[Callable[..., Validator], tuple[Any, ...], dict[str, Any]]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers() -> int:
+    """``--workers auto``: a worker per usable core but one (the loader's own: reading,
+    batching and sending), at least one."""
+    return max(1, usable_cores() - 1)
+
+
+def validator_recipe(validator: Validator) -> ValidatorRecipe:
+    """How a worker process builds the same validator (a validator holds structs made at
+    run time, which do not pickle; its inputs do)."""
+    if isinstance(validator, RecordValidator):
+        return (
+            RecordValidator,
+            (validator.schema,),
+            {
+                "ignore_unknown_columns": validator.ignore_unknown_columns,
+                "fields": validator.fields,
+                "coerce": validator.coerce,
+            },
+        )
+    if isinstance(validator, V2RecordValidator):
+        return (
+            V2RecordValidator,
+            (validator.object,),
+            {"ignore_unknown_columns": validator.ignore_unknown_columns},
+        )
+    raise TypeError(f"no recipe for {type(validator).__name__}")
+
+
+# ---- in the worker process ----------------------------------------------------------------
+
+_checker: ChunkChecker | None = None
+_failpoints = FailPoints()
+
+
+def _start_worker(recipe: ValidatorRecipe) -> None:
+    # Ctrl-C reaches the whole process group: the loader drains and saves, then closes the
+    # pool; a worker dying of the signal first would only turn that stop into a failure.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    global _checker, _failpoints
+    factory, args, kwargs = recipe
+    _checker = ChunkChecker(factory(*args, **kwargs))
+    _failpoints = FailPoints.from_env()
+
+
+def _check_in_worker(
+    kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
+) -> Verdict:
+    assert _checker is not None, "the pool's initializer builds the checker"
+    try:
+        _failpoints.hit("worker")
+    except InjectedFault:
+        os.kill(os.getpid(), signal.SIGKILL)
+    _failpoints.hit("worker-bug")
+    return _checker.check(kind, header, exact_header, items)
+
+
+# ---- in the loader process ----------------------------------------------------------------
+
+
+def _worker_died() -> WorkerFailed:
+    return WorkerFailed(
+        "a worker process (--workers) ended abruptly (killed, or out of memory?); the load "
+        "stopped and saved what was acknowledged: rerun the same command to resume"
+    )
+
+
+class Ticket:
+    """A chunk handed to the pool; ``verdict()`` waits for what became of it."""
+
+    __slots__ = ("_args", "_future", "_pool")
+
+    def __init__(
+        self,
+        pool: ChunkPool,
+        args: tuple[ChunkKind, Sequence[str] | None, bool, list[Any]],
+        future: Future[Verdict] | None,
+    ) -> None:
+        self._pool = pool
+        self._args = args
+        self._future = future
+
+    def verdict(self, check_stop: Callable[[], None]) -> Verdict:
+        future = self._future
+        if future is None:
+            return self._pool.checker.check(*self._args)
+        while True:
+            try:
+                return future.result(timeout=_POLL_S)
+            except TimeoutError:
+                check_stop()  # raises once the run stops
+            except BrokenProcessPool:
+                raise _worker_died() from None
+            except Exception as exc:
+                # Not a dead worker: check the chunk here, which gives the same verdict or
+                # raises the error --workers 0 would (a record of no known field, say).
+                if not isinstance(exc, BulkloadError):  # a bug: say so, then carry on
+                    log.warning(
+                        "a worker process failed on a chunk (%s: %s); checking it in the loader",
+                        type(exc).__name__,
+                        exc,
+                    )
+                return self._pool.checker.check(*self._args)
+
+
+class ChunkPool:
+    """Checks chunks in worker processes, or in this process when ``workers`` is 0.
+
+    ``workers`` None is ``auto``: ``auto_workers()`` processes, started once
+    ``AUTO_START_CHUNKS`` chunks were checked here. ``window`` is how many chunks may be
+    handed over and not yet taken back: two per worker, so none waits for the producer.
+    """
+
+    def __init__(self, checker: ChunkChecker, workers: int | None) -> None:
+        self.checker = checker
+        self._count = auto_workers() if workers is None else workers
+        self._wait_chunks = AUTO_START_CHUNKS if workers is None else 0
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def workers(self) -> int:
+        return self._count
+
+    @property
+    def window(self) -> int:
+        return 2 * self._count if self._executor is not None else 0
+
+    def submit(
+        self, kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
+    ) -> Ticket:
+        args = (kind, header, exact_header, items)
+        executor = self._executor
+        if executor is None:
+            if self._count == 0 or self._wait_chunks > 0:
+                self._wait_chunks -= 1
+                return Ticket(self, args, None)
+            executor = self._executor = self._start()
+        try:
+            return Ticket(self, args, executor.submit(_check_in_worker, *args))
+        except BrokenProcessPool:
+            raise _worker_died() from None
+
+    def _start(self) -> ProcessPoolExecutor:
+        log.debug("starting %d worker processes", self._count)
+        return ProcessPoolExecutor(
+            max_workers=self._count,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(validator_recipe(self.checker.validator),),
+        )
+
+    def close(self) -> None:
+        """End the workers: a chunk being checked finishes, queued ones are dropped."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ChunkPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "AUTO_START_CHUNKS",
+    "ChunkPool",
+    "Ticket",
+    "auto_workers",
+    "usable_cores",
+    "validator_recipe",
+]

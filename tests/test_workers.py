@@ -1,0 +1,296 @@
+"""--workers: worker processes check the chunks, the loader cuts the batches.
+
+What must hold: the batches are the same bytes whatever the number of workers (so resume,
+the checkpoint and its kill -9 bound do not depend on it), rejects keep their file and
+line, a dead worker fails the run in one line and the rerun finishes the job, a stop
+signal sent to the whole process group stops the load gracefully, and no worker outlives
+the loader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from bulkload.cli import cli
+from bulkload.config import LoadConfig
+from bulkload.contract.schema import TableSchema
+from bulkload.pipeline.producer import Handover, Producer
+from bulkload.pipeline.readers import discover_inputs
+from bulkload.pipeline.workers import ChunkPool, auto_workers
+from tests.loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
+
+KEY = "workers-key"
+
+SCHEMA = TableSchema.from_json(
+    {
+        "tableName": "mixed",
+        "columns": [
+            {"name": "id", "type": "integer"},
+            {"name": "amount", "type": "numeric", "precision": 8, "scale": 2},
+            {"name": "note", "type": "string"},
+            {"name": "day", "type": "date"},
+            {"name": "meta", "type": "JSON"},
+        ],
+    }
+)
+
+
+def _jsonl_line(rng: random.Random, i: int) -> bytes:
+    roll = rng.random()
+    if roll < 0.01:
+        return b'{"id": ' + str(i).encode() + b', "amount": '  # not JSON
+    if roll < 0.02:
+        return orjson.dumps({"id": i, "amount": "12345678.9"})  # too many digits
+    if roll < 0.03:
+        return orjson.dumps({"id": i, "nope": 1})  # an unknown field
+    if roll < 0.035:
+        return b""  # a blank line holds no record
+    if roll < 0.04:
+        return orjson.dumps({"id": i, "note": "x" * rng.randint(20_000, 90_000)})  # long
+    if roll < 0.05:
+        return orjson.dumps({"id": str(i), "amount": "1.5"})  # coercible with --coerce
+    return orjson.dumps(
+        {
+            "id": i,
+            "amount": f"{rng.randint(0, 999999)}.{rng.randint(0, 99):02d}",
+            "note": rng.choice(["a", "é", "日本", 'q"uote', "back\\slash"]),
+            "day": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "meta": {"k": rng.randint(0, 9), "l": [1, 2]},
+        }
+    )
+
+
+def _csv_line(rng: random.Random, i: int) -> str:
+    roll = rng.random()
+    if roll < 0.01:
+        return f"{i},abc,n,2024-01-01"  # amount is no number
+    if roll < 0.02:
+        return f"{i},1.5,n,2024-02-30"  # no such day
+    if roll < 0.03:
+        return f'{i},1.5,"open quote'  # malformed (and it may swallow lines after it)
+    if roll < 0.035:
+        return f"{i},1.5"  # too few fields
+    note = rng.choice(["plain", '"with, comma"', '"with ""quotes"""', "ü"])
+    return f"{i},{rng.randint(0, 99999)}.{rng.randint(0, 99):02d},{note},2024-03-{rng.randint(1, 28):02d}"
+
+
+def _write_inputs(tmp_path: Path, seed: int) -> list[Path]:
+    rng = random.Random(seed)
+    first = tmp_path / f"a-{seed}.jsonl"
+    first.write_bytes(b"\n".join(_jsonl_line(rng, i) for i in range(9_000)) + b"\n")
+    table = tmp_path / f"b-{seed}.csv"
+    rows = [_csv_line(rng, i) for i in range(7_000)]
+    table.write_text("id,amount,note,day\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    last = tmp_path / f"c-{seed}.jsonl"
+    last.write_bytes(b"\n".join(_jsonl_line(rng, i) for i in range(300)))  # no final newline
+    return [first, table, last]
+
+
+def _produce(paths: list[Path], workers: int | None, **options: Any) -> list[Any]:
+    """Everything the producer hands over, in order, in a comparable form."""
+    config = LoadConfig(workers=workers, max_batch_records=137, max_batch_bytes=150_000, **options)
+    seen: list[Any] = []
+    final: list[Handover] = []
+
+    def hand_over(handover: Handover) -> None:
+        for work in handover.works:
+            rejects = [(r.source, r.line, r.reason) for r in work.read_rejects]
+            seen.append((work.batch.seq, work.batch.body, work.batch.tags, rejects))
+        if handover.loose_rejects:
+            seen.append(("loose", [(r.source, r.line) for r in handover.loose_rejects]))
+        final[:] = [handover]
+
+    inputs = discover_inputs([str(path) for path in paths])
+    Producer("mixed", inputs, SCHEMA, config, plan=None, hand_over=hand_over).produce()
+    end = final[0]
+    seen.append(
+        ("end", end.end, end.records_read, end.bytes_read, end.files_read, end.records_coerced)
+    )
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_any_number_of_workers_cuts_byte_identical_batches(tmp_path: Path, seed: int) -> None:
+    paths = _write_inputs(tmp_path, seed)
+    alone = _produce(paths, 0)
+    assert len(alone) > 100  # many batches, several chunks of each file
+    assert any(entry[3] for entry in alone if entry[0] != "end" and entry[0] != "loose")
+    assert _produce(paths, 1) == alone
+    assert _produce(paths, 3) == alone
+
+
+def test_counts_of_the_options_add_up_across_workers(tmp_path: Path) -> None:
+    paths = _write_inputs(tmp_path, 3)
+    alone = _produce(paths, 0, coerce=True)
+    assert alone[-1][-1] > 0  # some records were coerced
+    assert _produce(paths, 2, coerce=True) == alone
+
+
+def test_a_chunk_pool_checks_in_order_whatever_finishes_first() -> None:
+    from bulkload.contract.validate import RecordValidator
+    from bulkload.pipeline.chunkcheck import ChunkChecker
+    from bulkload.pipeline.readers.chunks import ChunkKind
+
+    checker = ChunkChecker(RecordValidator(SCHEMA))
+    # chunks of very different cost, so a later one is done before an earlier one
+    chunks = [
+        [orjson.dumps({"id": i, "note": "n" * (size % 7)}) for i in range(size)]
+        for size in (5_000, 3, 2_000, 1, 40, 7_000, 2)
+    ]
+    chunks[3] = [b'{"id": "x"}']  # refused
+    with ChunkPool(checker, 2) as pool:
+        tickets = [pool.submit(ChunkKind.RAW_JSON, None, False, items) for items in chunks]
+        verdicts = [ticket.verdict(lambda: None) for ticket in tickets]
+    expected = [checker.check(ChunkKind.RAW_JSON, None, False, items) for items in chunks]
+    assert [v.all_bytes for v in verdicts] == [v.all_bytes for v in expected]
+    assert [None if v.outcomes is None else [str(o) for o in v.outcomes] for v in verdicts] == [
+        None if v.outcomes is None else [str(o) for o in v.outcomes] for v in expected
+    ]
+    refused = verdicts[3].outcomes
+    assert refused is not None and refused[0].problems == expected[3].outcomes[0].problems  # type: ignore[union-attr,index]
+
+
+def test_auto_leaves_a_core_for_the_loader_and_needs_a_big_input() -> None:
+    assert auto_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert ChunkPool(None, None).window == 0  # type: ignore[arg-type]  # nothing started yet
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "65"])
+def test_a_bad_worker_count_is_a_one_line_usage_error(value: str) -> None:
+    result = CliRunner().invoke(cli, ["load", "t", "x.jsonl", "--workers", value])
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "'auto'" in result.output
+    assert "Traceback" not in result.output
+
+
+# ---- the real CLI ---------------------------------------------------------------------------
+
+RECORDS = 30_000
+
+
+def _args(emu: Any, data: Path, tmp_path: Path, *options: str, batch: int = 500) -> list[str]:
+    return load_args(
+        emu, KEY, data, "--checkpoint", str(tmp_path / "cp.jsonl"),
+        "--rejects", str(tmp_path / "rejects.jsonl"), *options, batch=batch,
+    )  # fmt: skip
+
+
+async def test_a_load_with_workers_stores_every_record_once(tmp_path: Path) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS, extra=[b'{"id": "bad"}'])
+    async with events_emulator(tmp_path, KEY) as emu:
+        code, _out, err = await run_cli(_args(emu, data, tmp_path, "--workers", "2"))
+        assert code == 3, err  # one reject
+        assert landed_ids(emu) == Counter(range(RECORDS))
+    rejects = [
+        orjson.loads(line) for line in (tmp_path / "rejects.jsonl").read_bytes().splitlines()
+    ]
+    assert [(r["source"], r["line"]) for r in rejects] == [(str(data), RECORDS + 1)]
+    assert "Traceback" not in err
+
+
+async def test_a_killed_worker_fails_the_run_in_one_line_and_the_rerun_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS)
+    async with events_emulator(tmp_path, KEY) as emu:
+        args = _args(emu, data, tmp_path, "--workers", "2")
+        monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:3")  # each worker's third chunk
+        code, _out, err = await run_cli(args)
+        assert code == 1, err
+        assert "worker process (--workers) ended abruptly" in err
+        assert "rerun the same command" in err
+        assert "Traceback" not in err
+        assert len(landed_ids(emu)) < RECORDS
+        monkeypatch.delenv("BULKLOAD_FAILPOINT")
+        code, _out, err = await run_cli(args)
+        assert code == 0, err
+        assert landed_ids(emu) == Counter(range(RECORDS))
+
+
+async def test_a_worker_that_raises_is_checked_again_in_the_loader_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS)
+    async with events_emulator(tmp_path, KEY) as emu:
+        monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker-bug:2")
+        code, _out, err = await run_cli(_args(emu, data, tmp_path, "--workers", "1"))
+        assert code == 0, err
+        assert "a worker process failed on a chunk (InjectedFault" in err
+        assert landed_ids(emu) == Counter(range(RECORDS))
+
+
+async def test_a_record_of_no_known_field_stops_the_run_as_without_workers(
+    tmp_path: Path,
+) -> None:
+    data = write_events(tmp_path / "events.jsonl", 50, extra=[b'{"nothing": 1}'])
+    async with events_emulator(tmp_path, KEY) as emu:
+        results = []
+        for workers in ("0", "1"):
+            (tmp_path / "cp.jsonl").unlink(missing_ok=True)
+            code, _out, err = await run_cli(_args(emu, data, tmp_path, "--workers", workers))
+            results.append((code, err.strip().splitlines()[-1]))
+        assert results[0] == results[1]
+        assert results[0][0] == 2 and "no field" in results[0][1].lower()
+        assert "worker process failed" not in err
+
+
+def _worker_processes(pid: int) -> set[int]:
+    """The loader's worker processes (not multiprocessing's resource tracker, which ends
+    on its own once the loader has)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                found.add(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_ctrl_c_to_the_process_group_stops_gracefully_and_no_worker_outlives_it(
+    tmp_path: Path,
+) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS)
+    async with events_emulator(tmp_path, KEY, latency_ms=300) as slow:
+        # 300 batches: more than the queue holds, so the reading (and the pool) is still on
+        args = _args(slow, data, tmp_path, "--workers", "2", batch=100)
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, as a shell job has
+        )
+        assert process.stderr is not None
+        await asyncio.wait_for(slow.wait_for_records_ingested(500), timeout=120)
+        workers = _worker_processes(process.pid)
+        assert len(workers) == 2
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        err = await asyncio.wait_for(process.stderr.read(), timeout=120)
+        code = await asyncio.wait_for(process.wait(), timeout=120)
+        assert code == 130, err
+        assert b"stopping (SIGINT)" in err
+        assert b"ended abruptly" not in err and b"Traceback" not in err
+        assert not [pid for pid in workers if _alive(pid)]
+        code, _out, text = await run_cli(args)
+        assert code == 0, text
+        counts = landed_ids(slow)
+        assert set(counts) == set(range(RECORDS))
