@@ -1,4 +1,5 @@
-"""Deterministic benchmark data: JSONL, gzip-compressed JSONL and CSV, plus its table schema.
+"""Deterministic benchmark data: JSONL, gzip-compressed JSONL, CSV and Parquet, plus its table
+schema.
 
 Speed matters more than variety here (a 1 GB file must take seconds, not minutes), so each
 record is a pre-rendered template picked by position, with only the ``id`` rendered per
@@ -9,6 +10,11 @@ reused instead of regenerated.
 Two kinds of data:
 - ``small``: ~250-byte records with one column of every type (some multi-byte UTF-8);
 - ``mixed``: mostly small, 1% of 2-60 KB, and about one in 20,000 of 200-900 KB.
+
+Parquet (``small`` only; needs pyarrow, the ``parquet`` extra) holds the same records as the
+JSONL file, typed as an export from a warehouse would be: int64, decimal128(12, 2) for
+``amount``, float64, string, bool, date32, timestamp and a struct for the JSON column,
+snappy-compressed, in row groups of 100,000 rows.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 Kind = Literal["small", "mixed"]
-Format = Literal["jsonl", "jsonl.gz", "csv"]
+Format = Literal["jsonl", "jsonl.gz", "csv", "parquet"]
 KINDS: tuple[Kind, ...] = ("small", "mixed")
-FORMATS: tuple[Format, ...] = ("jsonl", "jsonl.gz", "csv")
+FORMATS: tuple[Format, ...] = ("jsonl", "jsonl.gz", "csv", "parquet")
+PARQUET_ROW_GROUP_ROWS = 100_000
 
 TABLE_NAME = "bench_records"
 DEFAULT_SCRATCH_DIR = Path(__file__).resolve().parent / "scratch"
@@ -180,6 +187,79 @@ def _csv_tail(values: dict[str, Any]) -> str:
     return "," + buffer.getvalue()
 
 
+def parquet_available() -> bool:
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _small_values(seed: int) -> list[dict[str, Any]]:
+    """The values behind the ``small`` templates, drawn exactly as _Templates draws them."""
+    rng = random.Random(f"{seed}:small")
+    return [_record_values(rng, rng.randint(10, 50)) for _ in range(_TEMPLATE_COUNT)]
+
+
+def _write_parquet(path: Path, kind: Kind, records: int | None, seed: int) -> tuple[int, int]:
+    """The records of the same-seed JSONL file as typed Parquet; returns (records, bytes)."""
+    if kind != "small" or records is None:
+        raise ValueError("parquet data is generated for kind 'small' by a record count only")
+    if not parquet_available():
+        raise ValueError("parquet data needs pyarrow: pip install -e '.[parquet]'")
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = _small_values(seed)
+    meta_type = pa.struct(
+        [("source", pa.string()), ("tags", pa.list_(pa.string())), ("score", pa.int64())]
+    )
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("account", pa.int64()),
+            ("amount", pa.decimal128(12, 2)),
+            ("ratio", pa.float64()),
+            ("customer", pa.string()),
+            ("active", pa.bool_()),
+            ("day", pa.date32()),
+            ("seen_at", pa.timestamp("s")),
+            ("meta", meta_type),
+            ("note", pa.string()),
+        ]
+    )
+    templates = pa.table(
+        {
+            "account": pa.array([v["account"] for v in values], pa.int64()),
+            "amount": pa.array([Decimal(v["amount"]) for v in values], pa.decimal128(12, 2)),
+            "ratio": pa.array([v["ratio"] for v in values], pa.float64()),
+            "customer": pa.array([v["customer"] for v in values], pa.string()),
+            "active": pa.array([v["active"] for v in values], pa.bool_()),
+            "day": pa.array([date.fromisoformat(v["day"]) for v in values], pa.date32()),
+            "seen_at": pa.array(
+                [datetime.fromisoformat(v["seen_at"]) for v in values], pa.timestamp("s")
+            ),
+            "meta": pa.array([v["meta"] for v in values], meta_type),
+            "note": pa.array([v["note"] for v in values], pa.string()),
+        }
+    )
+    tmp = path.with_name(path.name + ".partial")
+    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+        for start in range(0, records, PARQUET_ROW_GROUP_ROWS):
+            stop = min(records, start + PARQUET_ROW_GROUP_ROWS)
+            ids = pa.array(range(start, stop), pa.int64())
+            rows = templates.take(pa.array([i % _TEMPLATE_COUNT for i in range(start, stop)]))
+            writer.write_table(
+                rows.add_column(0, "id", ids).select(schema.names).cast(schema),
+                row_group_size=PARQUET_ROW_GROUP_ROWS,
+            )
+    os.replace(tmp, path)
+    return records, path.stat().st_size
+
+
 class _Templates:
     """Pre-rendered record tails and the order in which record positions use them."""
 
@@ -320,7 +400,8 @@ def generate(
     """Generate (or reuse) one file of ``records`` records or about ``target_bytes`` bytes.
 
     For ``jsonl.gz`` the byte target applies to the uncompressed text, and the plain file
-    is generated (or reused) first and compressed.
+    is generated (or reused) first and compressed. ``parquet`` is for ``small`` records by
+    count (its "uncompressed bytes" are the file's own size).
     """
     if (records is None) == (target_bytes is None):
         raise ValueError("give exactly one of records or target_bytes")
@@ -339,6 +420,8 @@ def generate(
         )
         _gzip_file(plain.path, path)
         count, uncompressed = plain.records, plain.uncompressed_bytes
+    elif fmt == "parquet":
+        count, uncompressed = _write_parquet(path, kind, records, seed)
     else:
         count, uncompressed = _write_plain(path, kind, fmt, records, target_bytes, seed)
     dataset = Dataset(
@@ -385,14 +468,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_SCRATCH_DIR)
     args = parser.parse_args(argv)
     target = _parse_size(args.size) if args.size else None
-    dataset = generate(
-        args.out,
-        kind=args.kind,
-        fmt=args.fmt,
-        records=args.records,
-        target_bytes=target,
-        seed=args.seed,
-    )
+    try:
+        dataset = generate(
+            args.out,
+            kind=args.kind,
+            fmt=args.fmt,
+            records=args.records,
+            target_bytes=target,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     schema = write_schema(args.out)
     print(f"{dataset.path} records={dataset.records} bytes={dataset.bytes_on_disk} schema={schema}")
 

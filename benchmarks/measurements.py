@@ -14,7 +14,10 @@ from typing import Any
 
 BULKLOAD = "bulkload"
 NAIVE = "naive"
+BASELINE = "baseline"  # bulkload from an older tree (--baseline-tree), for the calibration
+DRY_RUN = "bulkload --dry-run"  # read, validate and cut batches; send nothing
 STARTUP_CASE = "start-up"  # a CPU-scenario case on a tiny input: the fixed cost of one run
+NO_WORKERS_FLAG = "loader has no --workers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +37,22 @@ class Measurement:
     emulator_requests: int | None = None
     emulator_records: int | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    # The whole process tree (the loader and its worker processes), sampled from /proc.
+    tree_peak_rss_mb: float | None = None
+    tree_processes: int | None = None
+    cpu_source: str = "wait4"  # or "proc" when descendants spent CPU wait4 does not include
+    workers: str | None = None  # the --workers value passed; None: the loader's default
+    pinned: str = ""  # where the loader ran, e.g. "core 0" or "" (free to use every core)
+    load_1m: float | None = None  # the machine's 1-minute load average when the run started
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and self.records_ingested == self.input_records
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The tree's summed peak where it was sampled, else the largest process's."""
+        return self.tree_peak_rss_mb if self.tree_peak_rss_mb is not None else self.max_rss_mb
 
     @property
     def records_per_s(self) -> float:
@@ -124,3 +139,17 @@ def api_bound_records_per_s(
     if latency_ms <= 0:
         return float("inf")
     return concurrency * records_per_request / (latency_ms / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    mode: str
+    command: str
+    started_at: str
+    duration_s: float
+    machine: dict[str, str]
+    method_notes: list[str] = field(default_factory=list)
+    profile_text: str | None = None
+    workers_supported: bool | None = None
+    baseline_tree: str | None = None
+    parquet_available: bool | None = None

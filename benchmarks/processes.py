@@ -1,8 +1,15 @@
 """Child processes for the benchmarks: the emulator, and measured loader runs.
 
-Each loader run is reaped with ``os.wait4``, which hands back that one child's own resource
-usage (CPU seconds, peak RSS); ``RUSAGE_CHILDREN`` would mix every child reaped so far.
-Every wait has a timeout, and the emulator is stopped however the benchmark ends.
+Each loader run is reaped with ``os.wait4``, which hands back that one child's resource
+usage; ``RUSAGE_CHILDREN`` would mix every child reaped so far. On Linux that usage already
+includes every descendant the child itself reaped (its worker processes, once joined): the
+kernel adds a reaped child's times to its parent's, so wait4 has RUSAGE_BOTH semantics for
+CPU (checked: a child that burns 0.3 s and waits for a grandchild burning 1.0 s reports
+1.47 s; without the wait, 0.38 s). Its ``ru_maxrss`` is the largest single process, not the
+tree's sum, so a ``TreeSampler`` thread reads /proc while the child runs: the summed RSS of
+the child and every descendant, and each one's own CPU, so CPU a descendant spent without
+being reaped by the tree (an orphan) is not lost either. Every wait has a timeout, and the
+emulator is stopped however the benchmark ends.
 """
 
 from __future__ import annotations
@@ -80,6 +87,157 @@ def pin_to_core(pid: int, core: int | None) -> None:
         pass
 
 
+_PROC = Path("/proc")
+_TREE_SAMPLE_S = 0.05
+# A full /proc scan (to find new descendants) costs ~3 ms of the harness's CPU on this machine,
+# so it runs every few samples; in between only the processes already found are read.
+_TREE_SCANS_EVERY = 4
+
+
+def _ticks_per_s() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 100
+
+
+def _page_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _ProcStat:
+    ppid: int
+    cpu_ticks: int  # utime + stime of the process itself (its reaped children not included)
+    start_ticks: int  # tells a reused pid from the process seen before
+    rss_pages: int
+
+
+def _read_stat(pid: int) -> _ProcStat | None:
+    try:
+        with open(_PROC / str(pid) / "stat", "rb") as file:
+            data = file.read()
+    except OSError:  # gone, or no /proc
+        return None
+    # The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    fields = data[data.rindex(b")") + 2 :].split()
+    try:
+        return _ProcStat(
+            ppid=int(fields[1]),
+            cpu_ticks=int(fields[11]) + int(fields[12]),
+            start_ticks=int(fields[19]),
+            rss_pages=int(fields[21]),
+        )
+    except (IndexError, ValueError):
+        return None
+
+
+class TreeSampler:
+    """Peak summed RSS and per-process CPU of a process and all its descendants, from /proc.
+
+    A thread samples every ``interval_s``; a process is known by (pid, start time), so a
+    reused pid is never mistaken for one seen before, and a descendant whose parent died
+    (re-parented to init) is still followed. Sums count shared pages once per process
+    (plain RSS), which over-counts forked workers' shared pages: an upper bound.
+    """
+
+    def __init__(self, root_pid: int, interval_s: float = _TREE_SAMPLE_S) -> None:
+        self.root_pid = root_pid
+        self.interval_s = interval_s
+        self.available = (_PROC / str(root_pid) / "stat").exists()
+        self.peak_rss_bytes = 0
+        self.peak_processes = 0
+        self.samples = 0
+        self._cpu_ticks: dict[tuple[int, int], int] = {}  # last seen own CPU of each process
+        self._known: set[tuple[int, int]] = set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the reaper takes a last sample beside the thread
+        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+        self._page = _page_bytes()
+        self._ticks = _ticks_per_s()
+
+    def __enter__(self) -> TreeSampler:
+        if self.available:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(EMULATOR_STOP_TIMEOUT_S)
+
+    @property
+    def cpu_s(self) -> float:
+        """The tree's CPU as last sampled: a lower bound (the last moments are not seen)."""
+        return sum(self._cpu_ticks.values()) / self._ticks
+
+    def _descendants(self, stats: dict[int, _ProcStat]) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for pid, stat in stats.items():
+            children.setdefault(stat.ppid, []).append(pid)
+        found, todo = set(), [self.root_pid]
+        while todo:
+            pid = todo.pop()
+            if pid in found:
+                continue
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+        return found
+
+    def _scan_all(self) -> dict[int, _ProcStat]:
+        stats: dict[int, _ProcStat] = {}
+        try:
+            names = os.listdir(_PROC)
+        except OSError:
+            return stats
+        for name in names:
+            if name.isdigit():
+                stat = _read_stat(int(name))
+                if stat is not None:
+                    stats[int(name)] = stat
+        return stats
+
+    def sample(self, full_scan: bool) -> None:
+        with self._lock:
+            self._sample(full_scan)
+
+    def _sample(self, full_scan: bool) -> None:
+        if full_scan:
+            every = self._scan_all()
+            tree = {pid: every[pid] for pid in self._descendants(every) if pid in every}
+            # Processes found before and still the same process (re-parented orphans too).
+            for pid, start in self._known:
+                if pid not in tree and pid in every and every[pid].start_ticks == start:
+                    tree[pid] = every[pid]
+        else:
+            tree = {}
+            for pid, start in self._known:
+                stat = _read_stat(pid)
+                if stat is not None and stat.start_ticks == start:
+                    tree[pid] = stat
+        if self.root_pid not in tree:
+            return  # ended (or already reaped): nothing left to add
+        self._known = {(pid, stat.start_ticks) for pid, stat in tree.items()}
+        for pid, stat in tree.items():
+            self._cpu_ticks[(pid, stat.start_ticks)] = stat.cpu_ticks
+        self.samples += 1
+        self.peak_rss_bytes = max(
+            self.peak_rss_bytes, sum(stat.rss_pages for stat in tree.values()) * self._page
+        )
+        self.peak_processes = max(self.peak_processes, len(tree))
+
+    def _run(self) -> None:
+        tick = 0
+        while True:
+            self.sample(full_scan=tick % _TREE_SCANS_EVERY == 0)
+            tick += 1
+            if self._stop.wait(self.interval_s):
+                return
+
+
 @dataclass(frozen=True, slots=True)
 class ChildResult:
     command: str
@@ -90,10 +248,31 @@ class ChildResult:
     max_rss_mb: float
     timed_out: bool
     stderr_tail: str
+    # From the TreeSampler (None where /proc is not there): the summed RSS of the child and
+    # its descendants at their highest sample, how many processes the tree had at most, and
+    # the tree's CPU as last sampled (a lower bound; see cpu_s).
+    tree_peak_rss_mb: float | None = None
+    tree_processes: int | None = None
+    tree_cpu_sampled_s: float | None = None
+
+    @property
+    def wait4_cpu_s(self) -> float:
+        return self.cpu_user_s + self.cpu_sys_s
+
+    @property
+    def cpu_escaped_wait4(self) -> bool:
+        """Descendants spent CPU that wait4 does not include (they were never reaped)."""
+        sampled = self.tree_cpu_sampled_s
+        return sampled is not None and sampled > self.wait4_cpu_s * 1.01 + 0.05
 
     @property
     def cpu_s(self) -> float:
-        return self.cpu_user_s + self.cpu_sys_s
+        """CPU of the child and every descendant: wait4's (which includes every reaped
+        descendant), unless the /proc samples saw more (descendants never reaped)."""
+        if self.cpu_escaped_wait4:
+            assert self.tree_cpu_sampled_s is not None
+            return self.tree_cpu_sampled_s
+        return self.wait4_cpu_s
 
 
 def run_child(
@@ -118,10 +297,16 @@ def run_child(
             cwd=cwd,
         )
         pin_to_core(process.pid, core)
+        sampler = TreeSampler(process.pid)
+        sampler.__enter__()
         finished = threading.Event()
         outcome: dict[str, Any] = {}
 
         def reap() -> None:
+            # Wait without reaping first, so the sampler's last look sees the whole tree.
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            sampler.sample(full_scan=True)
             _, status, usage = os.wait4(process.pid, 0)
             outcome["ended"] = time.perf_counter()
             outcome["status"] = status
@@ -140,6 +325,7 @@ def run_child(
                 send_signal(process.pid, signal.SIGKILL)
                 finished.wait(EMULATOR_STOP_TIMEOUT_S)
             reaper.join(EMULATOR_STOP_TIMEOUT_S)
+            sampler.__exit__(None, None, None)
         if "status" not in outcome:
             raise BenchmarkError(f"could not reap {redact(argv)}")
         exit_code = os.waitstatus_to_exitcode(outcome["status"])
@@ -158,6 +344,9 @@ def run_child(
         max_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
         timed_out=timed_out,
         stderr_tail=stderr_tail,
+        tree_peak_rss_mb=sampler.peak_rss_bytes / 1024**2 if sampler.samples else None,
+        tree_processes=sampler.peak_processes if sampler.samples else None,
+        tree_cpu_sampled_s=sampler.cpu_s if sampler.samples else None,
     )
 
 

@@ -1,14 +1,17 @@
-"""The benchmark harness: bulkload and the naive baseline, end to end, against the emulator.
+"""The benchmark harness: bulkload, the naive baseline and (optionally) an older bulkload
+tree, end to end, against the emulator; one section of the report per goal of issue 11.
 
     python -m benchmarks.run --quick     # < 2 minutes, small inputs: a smoke test, in scratch/
-    python -m benchmarks.run --full      # the figures in RESULTS.md
-    python -m benchmarks.run --quick --only cpu,resume   # some scenarios, report under scratch/
+    python -m benchmarks.run --full      # the figures in RESULTS.md (~12-15 minutes here)
+    python -m benchmarks.run --quick --only cpu,scaling   # some scenarios, report under scratch/
+    python -m benchmarks.run --full --baseline-tree /tmp/base   # with the calibration runs
 
 The emulator runs in its own process (``--no-store``: it parses and counts but does not
-write rows, so its storage is not what is measured), pinned to the second core when there
-is one, with the loader pinned to the first. Both loaders run as subprocesses with the same
-arguments, alternating (bulkload, naive, bulkload, naive, ...) in one session, so slow
-drifts of a shared machine hit both alike.
+write rows, so its storage is not what is measured), pinned to the last core when there
+are two or more; the loader is free to use every core (its worker processes need them),
+unless --pin-loader pins it to the first. The loaders run as subprocesses with the same
+arguments, alternating (A B C A B C ...) in one session, so slow drifts of a shared machine
+hit all alike.
 """
 
 from __future__ import annotations
@@ -34,7 +37,16 @@ from typing import Any
 
 from benchmarks import datagen
 from benchmarks.datagen import Dataset
-from benchmarks.measurements import BULKLOAD, NAIVE, STARTUP_CASE, Measurement, ResumeResult
+from benchmarks.measurements import (
+    BASELINE,
+    BULKLOAD,
+    DRY_RUN,
+    NAIVE,
+    STARTUP_CASE,
+    Measurement,
+    ResumeResult,
+)
+from benchmarks.plans import FULL, QUICK, Plan, estimate_s
 from benchmarks.processes import (
     BenchmarkError,
     Emulator,
@@ -48,50 +60,9 @@ from benchmarks.report import ReportContext, load_results, save_results, write_r
 
 BENCH_DIR = Path(__file__).resolve().parent
 API_KEY = "bench-key"  # the emulator's throwaway key; never a real credential
-SCENARIOS = ("bound", "cpu", "memory", "resume", "formats")
+SCENARIOS = ("cpu", "idle", "bound", "scaling", "memory", "resume")
 _STATS_POLL_S = 0.005
 STARTUP_RECORDS = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How big and how many: everything that differs between --quick and --full."""
-
-    mode: str
-    repeats: int
-    bound_cases: tuple[tuple[float, int], ...]  # (latency ms, records)
-    cpu_records: int
-    memory_sizes_bytes: tuple[int, ...]
-    memory_repeats: int
-    resume_bytes: int
-    formats_records: int
-    formats_repeats: int
-
-
-QUICK = Plan(
-    mode="quick",
-    repeats=3,
-    bound_cases=((50, 60_000), (200, 45_000), (1000, 30_000)),
-    cpu_records=100_000,
-    memory_sizes_bytes=(20_000_000,),
-    memory_repeats=1,
-    resume_bytes=50_000_000,
-    formats_records=100_000,
-    formats_repeats=1,
-)
-FULL = Plan(
-    mode="full",
-    repeats=3,
-    # >= 10 s at the bound for 200 ms and 1 s; at 50 ms the bound (300k/s) is beyond what two
-    # shared cores can parse, so 1.5M records keeps each run >= 10 s at the machine's limit.
-    bound_cases=((50, 1_500_000), (200, 750_000), (1000, 150_000)),
-    cpu_records=1_000_000,
-    memory_sizes_bytes=(100_000_000, 1_000_000_000),
-    memory_repeats=2,
-    resume_bytes=1_000_000_000,
-    formats_records=1_000_000,
-    formats_repeats=3,
-)
 
 
 def run_timeout_s(records: int) -> float:
@@ -99,12 +70,19 @@ def run_timeout_s(records: int) -> float:
     return 60.0 + records / 5_000
 
 
-def cores() -> tuple[int | None, int | None]:
-    """(loader core, emulator core), or no pinning on a one-core machine."""
+def cores(*, pin_loader: bool) -> tuple[int | None, int | None]:
+    """(loader core, emulator core): the emulator on the last core when there are two or
+    more; the loader on the first only when asked (else None: free to use every core)."""
     available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(available) < 2:
         return None, None
-    return available[0], available[1]
+    return (available[0] if pin_loader else None), available[-1]
+
+
+def load_average() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def machine_description() -> dict[str, str]:
@@ -118,9 +96,7 @@ def machine_description() -> dict[str, str]:
 
     mem_kb = first_match("/proc/meminfo", r"^MemTotal:\s+(\d+)")
     ram = f"{int(mem_kb) / 1024**2:.1f} GiB" if mem_kb.isdigit() else "unknown"
-    load = (
-        ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
-    )
+    load = load_average()
     return {
         "CPUs (nproc)": str(
             len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -190,17 +166,64 @@ def _sum_requests(stats: dict[str, Any]) -> int:
     return sum(int(n) for n in by_status.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Loader:
+    """One loader to run: which tool, from which tree, with what extra arguments."""
+
+    tool: str  # BULKLOAD, DRY_RUN, BASELINE or NAIVE
+    workers: str | None = None  # --workers N (only for a loader that has the flag)
+
+    @property
+    def extra_args(self) -> list[str]:
+        args = ["--dry-run"] if self.tool == DRY_RUN else []
+        if self.workers is not None:
+            args += ["--workers", self.workers]
+        return args
+
+
+def loader_has_workers_flag(tree: Path) -> bool:
+    """Whether ``bulkload load`` of ``tree`` takes --workers (asked once per session)."""
+    result = subprocess.run(
+        bulkload_command("load", "--help"),
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode == 0 and "--workers" in result.stdout
+
+
 class Bench:
-    def __init__(self, plan: Plan, scratch: Path) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        scratch: Path,
+        *,
+        pin_loader: bool = False,
+        baseline_tree: Path | None = None,
+    ) -> None:
         self.plan = plan
         self.scratch = scratch.resolve()  # children run in other directories
         self.work = scratch / "runs"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.loader_core, self.emulator_core = cores()
+        self.loader_core, self.emulator_core = cores(pin_loader=pin_loader)
         self.code_dir = snapshot_code(scratch)
         self.code_fingerprint = source_fingerprint(self.code_dir / "bulkload")
+        self.baseline_tree = baseline_tree.resolve() if baseline_tree else None
+        if self.baseline_tree and not (self.baseline_tree / "bulkload" / "__main__.py").exists():
+            raise BenchmarkError(
+                f"--baseline-tree {baseline_tree} holds no bulkload/ package; give a checkout"
+                " of bulkload (e.g. git archive e2239ed | tar -x -C /tmp/base)"
+            )
+        self.baseline_fingerprint = (
+            source_fingerprint(self.baseline_tree / "bulkload") if self.baseline_tree else None
+        )
+        self.workers_supported = loader_has_workers_flag(self.code_dir)
+        self.parquet = datagen.parquet_available()
         self.measurements: list[Measurement] = []
         self.resume: ResumeResult | None = None
+        self.skipped: list[str] = []
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -214,8 +237,15 @@ class Bench:
         )
 
     def cwd(self, tool: str) -> Path:
-        """bulkload runs from the snapshot; the naive loader from the repository."""
-        return self.code_dir if tool == BULKLOAD else BENCH_DIR.parent
+        """bulkload runs from the snapshot, the baseline from its tree, naive from here."""
+        if tool == BASELINE:
+            assert self.baseline_tree is not None
+            return self.baseline_tree
+        return BENCH_DIR.parent if tool == NAIVE else self.code_dir
+
+    @property
+    def pinned(self) -> str:
+        return "" if self.loader_core is None else f"core {self.loader_core}"
 
     def _fresh(self, name: str) -> Path:
         path = self.work / name
@@ -223,11 +253,11 @@ class Bench:
         return path
 
     def loader_argv(
-        self, tool: str, dataset: Dataset, url: str, run_name: str
+        self, loader: Loader, dataset: Dataset, url: str, run_name: str
     ) -> tuple[list[str], Path]:
         summary = self._fresh(f"{run_name}.summary.json")
         common = [datagen.TABLE_NAME, str(dataset.path), "--base-url", url, "--api-key", API_KEY]
-        if tool == NAIVE:
+        if loader.tool == NAIVE:
             return naive_command(*common, "--summary-json", str(summary)), summary
         checkpoint = self._fresh(f"{run_name}.checkpoint")
         rejects = self._fresh(f"{run_name}.rejects.jsonl")
@@ -241,15 +271,24 @@ class Bench:
             str(rejects),
             "--summary-json",
             str(summary),
+            *loader.extra_args,
         )
         return argv, summary
 
     def measure(
-        self, emulator: Emulator, scenario: str, case: str, tool: str, repeat: int, dataset: Dataset
+        self,
+        emulator: Emulator,
+        scenario: str,
+        case: str,
+        loader: Loader,
+        repeat: int,
+        dataset: Dataset,
     ) -> Measurement:
-        run_name = _slug(f"{scenario}-{case}-{tool}-{repeat}")
-        argv, summary_path = self.loader_argv(tool, dataset, emulator.url, run_name)
+        tool = loader.tool
+        run_name = _slug(f"{scenario}-{case}-{tool}-{loader.workers}-{repeat}")
+        argv, summary_path = self.loader_argv(loader, dataset, emulator.url, run_name)
         emulator.reset_stats()
+        load_1m = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         result = run_child(
             argv,
             timeout_s=run_timeout_s(dataset.records),
@@ -260,13 +299,14 @@ class Bench:
         summary: dict[str, Any] = {}
         if summary_path.exists():
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        done = summary.get("records_would_ingest" if tool == DRY_RUN else "records_ingested", 0)
         measurement = Measurement(
             scenario=scenario,
             case=case,
             tool=tool,
             repeat=repeat,
             input_records=dataset.records,
-            records_ingested=int(summary.get("records_ingested", 0)),
+            records_ingested=int(done or 0),
             wall_s=result.wall_s,
             loader_elapsed_s=summary.get("elapsed_s"),
             cpu_s=result.cpu_s,
@@ -276,14 +316,22 @@ class Bench:
             emulator_requests=_sum_requests(stats),
             emulator_records=stats.get("records_ingested_total"),
             summary=summary,
+            tree_peak_rss_mb=result.tree_peak_rss_mb,
+            tree_processes=result.tree_processes,
+            cpu_source="proc" if result.cpu_escaped_wait4 else "wait4",
+            workers=loader.workers,
+            pinned=self.pinned,
+            load_1m=load_1m,
         )
         self.measurements.append(measurement)
         flag = (
             "" if measurement.ok else f"  !! exit {result.exit_code}, timed out: {result.timed_out}"
         )
+        label = tool if loader.workers is None else f"{tool} -w{loader.workers}"
         print(
-            f"  {scenario:8} {case:>10} {tool:8} #{repeat}: {measurement.records_per_s:>10,.0f} rec/s"
-            f"  wall {result.wall_s:6.2f} s  CPU {result.cpu_s:6.2f} s  RSS {result.max_rss_mb:5.0f} MB{flag}",
+            f"  {scenario:8} {case:>14} {label:18} #{repeat}: {measurement.records_per_s:>9,.0f} rec/s"
+            f"  wall {result.wall_s:6.2f} s  CPU {result.cpu_s:6.2f} s"
+            f"  RSS {measurement.peak_rss_mb:5.0f} MB ({result.tree_processes or 1} proc){flag}",
             file=sys.stderr,
             flush=True,
         )
@@ -295,16 +343,13 @@ class Bench:
 
     def alternate(
         self,
-        emulator: Emulator,
-        scenario: str,
-        case: str,
-        dataset: Dataset,
-        tools: Sequence[str],
+        runs: Sequence[tuple[Emulator, str, str, Loader, Dataset]],
         repeats: int,
     ) -> None:
+        """Every (emulator, scenario, case, loader, dataset) once per round, round after round."""
         for repeat in range(1, repeats + 1):
-            for tool in tools:
-                self.measure(emulator, scenario, case, tool, repeat, dataset)
+            for emulator, scenario, case, loader, dataset in runs:
+                self.measure(emulator, scenario, case, loader, repeat, dataset)
 
     def dataset(
         self,
@@ -331,57 +376,116 @@ class Bench:
     def small(self, records: int, fmt: datagen.Format = "jsonl") -> Dataset:
         return self.dataset("small", fmt, records=records)
 
+    def formats(self, wanted: Sequence[datagen.Format], scenario: str) -> list[datagen.Format]:
+        """The formats this session can run: Parquet only with pyarrow installed."""
+        if "parquet" in wanted and not self.parquet:
+            self.skipped.append(
+                f"{scenario}: Parquet skipped: pyarrow is not installed"
+                " (pip install -e '.[parquet]', or '.[dev]', which includes it)"
+            )
+        return [fmt for fmt in wanted if fmt != "parquet" or self.parquet]
+
+    def baseline_formats(self, formats: Sequence[datagen.Format]) -> list[datagen.Format]:
+        # The issue's reference figures are for JSON Lines and CSV.
+        return [fmt for fmt in formats if fmt in ("jsonl", "csv")] if self.baseline_tree else []
+
     # -- scenarios -----------------------------------------------------------------------
 
-    def bound(self) -> None:
-        for latency_ms, records in self.plan.bound_cases:
-            dataset = self.small(records)
-            with self.emulator(latency_ms) as emulator:
-                emulator.create_table(datagen.table_definition())
-                self.alternate(
-                    emulator,
-                    "bound",
-                    f"{latency_ms:g} ms",
-                    dataset,
-                    (BULKLOAD, NAIVE),
-                    self.plan.repeats,
-                )
-
     def cpu(self) -> None:
-        dataset = self.small(self.plan.cpu_records)
+        """Goal 1 and the calibration: CPU per million at 0 ms, every format, alternating."""
+        formats = self.formats(self.plan.cpu_formats, "cpu")
+        datasets = {fmt: self.small(self.plan.cpu_records_of(fmt), fmt) for fmt in formats}
+        tiny = self.small(STARTUP_RECORDS)
         with self.emulator(0) as emulator:
             emulator.create_table(datagen.table_definition())
-            self.alternate(emulator, "cpu", "0 ms", dataset, (BULKLOAD, NAIVE), self.plan.repeats)
+            runs: list[tuple[Emulator, str, str, Loader, Dataset]] = []
+            for fmt in formats:
+                runs.append((emulator, "cpu", fmt, Loader(BULKLOAD), datasets[fmt]))
+                if fmt in self.baseline_formats(formats):
+                    runs.append((emulator, "cpu", fmt, Loader(BASELINE), datasets[fmt]))
+                if fmt == "jsonl":
+                    runs.append((emulator, "cpu", fmt, Loader(NAIVE), datasets[fmt]))
+                    runs.append((emulator, "cpu", fmt, Loader(DRY_RUN), datasets[fmt]))
+            self.alternate(runs, self.plan.repeats)
             # The fixed cost of a run (interpreter, imports, session): subtracted in the report.
-            tiny = self.small(STARTUP_RECORDS)
+            tools = [BULKLOAD, NAIVE] + ([BASELINE] if self.baseline_tree else [])
             self.alternate(
-                emulator, "cpu", STARTUP_CASE, tiny, (BULKLOAD, NAIVE), self.plan.repeats
+                [(emulator, "cpu", STARTUP_CASE, Loader(tool), tiny) for tool in tools],
+                self.plan.repeats,
+            )
+
+    def idle(self) -> None:
+        """Goal 2: the same input at 0 ms and at each latency, one emulator per latency."""
+        formats = self.formats(self.plan.idle_formats, "idle")
+        datasets = {fmt: self.small(self.plan.idle_records, fmt) for fmt in formats}
+        emulators = [self.emulator(latency) for latency in self.plan.idle_latencies_ms]
+        try:
+            for emulator in emulators:
+                emulator.start()
+                emulator.create_table(datagen.table_definition())
+            self.alternate(
+                [
+                    (emulator, "idle", f"{fmt} {emulator.latency_ms:g} ms", Loader(BULKLOAD), data)
+                    for fmt, data in datasets.items()
+                    for emulator in emulators
+                ],
+                self.plan.repeats,
+            )
+        finally:
+            for emulator in emulators:
+                emulator.stop()
+
+    def bound(self) -> None:
+        """Goal 3: share of the API bound, the loader free to use every core."""
+        formats = self.formats(self.plan.bound_formats, "bound")
+        datasets = {fmt: self.small(self.plan.bound_records, fmt) for fmt in formats}
+        latency = self.plan.bound_latency_ms
+        with self.emulator(latency) as emulator:
+            emulator.create_table(datagen.table_definition())
+            self.alternate(
+                [
+                    (emulator, "bound", f"{fmt} {latency:g} ms", Loader(BULKLOAD), data)
+                    for fmt, data in datasets.items()
+                ],
+                self.plan.repeats,
+            )
+
+    def scaling(self) -> None:
+        """Goal 4: --workers 0, 1, 2 at 0 ms (only when the loader has the flag)."""
+        if not self.workers_supported:
+            self.skipped.append("scaling: loader has no --workers (checked `bulkload load --help`)")
+            print("  scaling  skipped: loader has no --workers", file=sys.stderr)
+            return
+        formats = self.formats(self.plan.scaling_formats, "scaling")
+        datasets = {fmt: self.small(self.plan.scaling_records, fmt) for fmt in formats}
+        with self.emulator(0) as emulator:
+            emulator.create_table(datagen.table_definition())
+            self.alternate(
+                [
+                    (emulator, "scaling", fmt, Loader(BULKLOAD, workers=workers), data)
+                    for fmt, data in datasets.items()
+                    for workers in self.plan.scaling_workers
+                ],
+                self.plan.repeats,
             )
 
     def memory(self) -> None:
+        """Goal 5: peak RSS of the whole process tree, flat in input size."""
         with self.emulator(0) as emulator:
             emulator.create_table(datagen.table_definition())
             for size in self.plan.memory_sizes_bytes:
                 dataset = self.dataset("mixed", "jsonl", target_bytes=size)
                 case = f"{size / 1e6:g} MB mixed"
-                self.alternate(
-                    emulator, "memory", case, dataset, (BULKLOAD,), self.plan.memory_repeats
-                )
-                self.measure(emulator, "memory", case, NAIVE, 1, dataset)
-
-    def formats(self) -> None:
-        datasets = {fmt: self.small(self.plan.formats_records, fmt) for fmt in datagen.FORMATS}
-        with self.emulator(0) as emulator:
-            emulator.create_table(datagen.table_definition())
-            for repeat in range(1, self.plan.formats_repeats + 1):
-                for fmt, dataset in datasets.items():
-                    self.measure(emulator, "formats", fmt, BULKLOAD, repeat, dataset)
+                runs = [(emulator, "memory", case, Loader(BULKLOAD), dataset)]
+                if size == self.plan.memory_sizes_bytes[0]:
+                    runs.append((emulator, "memory", case, Loader(NAIVE), dataset))
+                self.alternate(runs, self.plan.memory_repeats)
 
     def profile(self) -> str:
         dataset = self.small(self.plan.cpu_records)
         with self.emulator(0) as emulator:
             emulator.create_table(datagen.table_definition())
-            argv, _ = self.loader_argv(BULKLOAD, dataset, emulator.url, "profile")
+            argv, _ = self.loader_argv(Loader(BULKLOAD), dataset, emulator.url, "profile")
             text = profile_command(
                 argv,
                 self.work / "profile.raw.txt",
@@ -398,7 +502,7 @@ class Bench:
         with self.emulator(0) as emulator:
             emulator.create_table(datagen.table_definition())
             emulator.reset_stats()
-            argv, summary_path = self.loader_argv(BULKLOAD, dataset, emulator.url, "resume")
+            argv, summary_path = self.loader_argv(Loader(BULKLOAD), dataset, emulator.url, "resume")
             killed: dict[str, float] = {}
 
             def kill_at_half(pid: int, started: float, finished: threading.Event) -> None:
@@ -471,20 +575,54 @@ def method_notes(bench: Bench, plan: Plan) -> list[str]:
     notes = [
         "Emulator: `bulkload emulator --no-store` in its own process (parses, validates and counts"
         " records, writes no rows), one per latency setting, counters reset before each run.",
-        "Loaders run as subprocesses with identical inputs and arguments; bulkload and naive"
-        " alternate (A B A B A B). Medians of the runs; every run is listed.",
-        "CPU seconds and peak RSS are the loader process's own (os.wait4 rusage), interpreter"
-        " start-up included. Throughput uses the loader's own elapsed time from its summary.",
+        "Loaders run as subprocesses with identical inputs and arguments, alternating within"
+        " each scenario (A B C A B C ...). Medians of the runs; every run is listed with the"
+        " 1-minute load average at its start.",
+        "CPU seconds are those of the loader and every worker process it started: `os.wait4`"
+        " of the loader includes each descendant it reaped (Linux adds a reaped child's times to"
+        " its parent's; checked by a child that waits for a CPU-burning grandchild), cross-checked"
+        " by a thread that samples the tree from /proc (a descendant never reaped would show"
+        " there; such runs say `proc` in the CPU source column). Interpreter start-up included.",
+        "Peak RSS is the whole process tree's: the sum of the RSS of the loader and its"
+        " descendants, sampled from /proc every 50 ms (shared pages count once per process, so"
+        " forked workers are over-counted: an upper bound). `ru_maxrss` of the largest single"
+        " process is kept in the run tables too.",
+        "Throughput uses the loader's own elapsed time from its summary.",
         "Inputs are generated by benchmarks/datagen.py (seeded, deterministic): 'small' ≈ 260-byte"
-        " records with one column of every type; 'mixed' adds 1% of 2-60 KB and 1 in 20,000 of 200-900 KB.",
+        " records with one column of every type; 'mixed' adds 1% of 2-60 KB and 1 in 20,000 of"
+        " 200-900 KB; Parquet holds the same records as JSONL, typed (decimal, date, timestamp,"
+        " struct), snappy, 100,000-row row groups.",
     ]
-    if bench.loader_core is not None:
+    if bench.emulator_core is not None:
+        where = (
+            f"the loader on core {bench.loader_core} (--pin-loader)"
+            if bench.loader_core is not None
+            else "the loader free to use every core (its worker processes need them; goal 3"
+            " asks for it), so it can share the emulator's core"
+        )
         notes.append(
-            f"Pinned with os.sched_setaffinity: loader on core {bench.loader_core}, emulator on core"
-            f" {bench.emulator_core}, so client and server never share a core."
+            f"Pinned with os.sched_setaffinity: the emulator on core {bench.emulator_core}, {where}."
+            " The emulator stays pinned so its own parsing (up to a core at 0 ms) never moves"
+            " onto the loader's busiest core and every scenario places it the same way."
         )
     else:
         notes.append("Not pinned: fewer than two cores are available to this process.")
+    notes.append(
+        "`--workers`: "
+        + (
+            "the loader has the flag; runs without it use its default (`auto`)."
+            if bench.workers_supported
+            else "the loader measured has no --workers flag (checked with `bulkload load"
+            " --help`): every run is one process, and the scaling rows say so."
+        )
+    )
+    if bench.baseline_tree is not None:
+        notes.append(
+            f"Baseline tree: {bench.baseline_tree} (source hash {bench.baseline_fingerprint}),"
+            " run as `python -m bulkload load` from that directory on the same inputs, alternating"
+            " with the current code, against the same (current) emulator."
+        )
+    notes += bench.skipped
     harness_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     notes.append(
         f"The harness's own peak RSS was {harness_peak_mb:.0f} MB. Linux carries a parent's peak into"
@@ -492,14 +630,15 @@ def method_notes(bench: Bench, plan: Plan) -> list[str]:
         " generated in a child process to keep the floor low."
     )
     notes.append(
-        "The machine is shared with other work (see the load average above); figures can move"
-        " a few percent between sessions, which is why the runs alternate."
+        "The machine is shared with other work (see the load averages); figures can move"
+        " between sessions, which is why the runs alternate and the calibration section scales"
+        " them by the naive and baseline runs of the same session."
     )
     if plan.mode == "quick":
         notes.append(
-            "QUICK MODE: inputs are far smaller than the targets call for (runs of a few seconds,"
-            " start-up and ramp-up weigh more, a run at 1 s latency is only a few round trips),"
-            " so these figures are a smoke test; see RESULTS.md for the full run."
+            "QUICK MODE: inputs are far smaller than the targets call for (runs of a second or"
+            " two, start-up and ramp-up weigh more, a run at 1 s latency is one or two round"
+            " trips), so these figures are a smoke test; see RESULTS.md for the full run."
         )
     return notes
 
@@ -515,6 +654,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true", help="the full measurements for RESULTS.md")
     parser.add_argument("--only", help=f"comma-separated scenarios of {', '.join(SCENARIOS)}")
     parser.add_argument("--scratch", type=Path, default=datagen.DEFAULT_SCRATCH_DIR)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="PATH",
+        help="a checkout of older bulkload code (e.g. `git archive e2239ed | tar -x -C PATH`):"
+        " its `bulkload load` runs on the same inputs, alternating, for the calibration",
+    )
+    parser.add_argument(
+        "--pin-loader",
+        action="store_true",
+        help="pin the loader to the first core (as before issue 11; default: every core)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="also sample one bulkload run at 0 ms with py-spy"
     )
@@ -545,22 +696,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_description()
     version = code_version()
     began = time.monotonic()
-    bench = Bench(plan, args.scratch)
+    try:
+        bench = Bench(
+            plan, args.scratch, pin_loader=args.pin_loader, baseline_tree=args.baseline_tree
+        )
+    except BenchmarkError as exc:
+        parser.error(str(exc))
     machine["bulkload code measured"] = (
         f"git {version}, source hash {bench.code_fingerprint}"
         " (bulkload/ is copied at the start; every run uses that copy)"
     )
+    if bench.baseline_tree is not None:
+        machine["baseline tree"] = (
+            f"{bench.baseline_tree}, source hash {bench.baseline_fingerprint}"
+        )
+    estimate = estimate_s(
+        plan, chosen, baseline=bench.baseline_tree is not None, workers=bench.workers_supported
+    )
+    machine["Estimated duration at start"] = f"{estimate / 60:.1f} min"
+    print(
+        f"[{plan.mode}] scenarios {', '.join(chosen)}: estimated {estimate / 60:.1f} min"
+        f" (nominal rates of a slow 2-core machine); load average {load_average()}",
+        file=sys.stderr,
+        flush=True,
+    )
     datagen.write_schema(args.scratch)
     steps = {
-        "bound": bench.bound,
         "cpu": bench.cpu,
+        "idle": bench.idle,
+        "bound": bench.bound,
+        "scaling": bench.scaling,
         "memory": bench.memory,
         "resume": bench.resume_after_crash,
-        "formats": bench.formats,
     }
     failures: list[str] = []
     for name in chosen:
-        print(f"[{plan.mode}] {name}", file=sys.stderr, flush=True)
+        print(f"[{plan.mode}] {name} (load average {load_average()})", file=sys.stderr, flush=True)
         try:
             steps[name]()
         except BenchmarkError as exc:
@@ -575,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BenchmarkError as exc:
             failures.append(f"profile: {exc}")
 
+    machine["Load average at end (1, 5, 15 min)"] = load_average()
     out_dir = _report_dir(plan.mode, args.scratch, partial=bool(args.only))
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
@@ -592,6 +764,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine=machine,
         method_notes=notes,
         profile_text=profile_text,
+        workers_supported=bench.workers_supported,
+        baseline_tree=str(bench.baseline_tree) if bench.baseline_tree else None,
+        parquet_available=bench.parquet,
+    )
+    print(
+        f"[{plan.mode}] took {context.duration_s / 60:.1f} min (estimated {estimate / 60:.1f})",
+        file=sys.stderr,
     )
     suffix = _suffix(plan.mode)
     save_results(args.scratch / f"results{suffix}.json", context, bench.measurements, bench.resume)

@@ -125,3 +125,32 @@ def test_the_schema_is_a_valid_table_definition() -> None:
 def test_size_must_be_given_exactly_once(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         datagen.generate(tmp_path, records=10, target_bytes=10)
+
+
+def test_parquet_holds_the_jsonl_records_typed(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    records = 2 * datagen.PARQUET_ROW_GROUP_ROWS // 1000 + 7  # not a multiple of anything
+    jsonl = datagen.generate(tmp_path, kind="small", fmt="jsonl", records=records)
+    parquet = datagen.generate(tmp_path, kind="small", fmt="parquet", records=records)
+    assert parquet.records == records
+    table = pq.read_table(parquet.path)
+    assert table.column_names == list(datagen.COLUMN_NAMES)
+    assert str(table.schema.field("amount").type) == "decimal128(12, 2)"
+    rows = table.to_pylist()
+    for row, expected in zip(rows, datagen.iter_records(jsonl.path), strict=True):
+        assert row["id"] == expected["id"] and row["meta"] == expected["meta"]
+        assert f"{row['amount']:.2f}" == f"{expected['amount']:.2f}"
+        assert row["day"].isoformat() == expected["day"]
+        assert row["seen_at"].isoformat(sep=" ") == expected["seen_at"]
+        assert (row["note"], row["ratio"], row["active"]) == (
+            expected["note"],
+            expected["ratio"],
+            expected["active"],
+        )
+
+
+def test_parquet_is_only_for_small_records_by_count(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="small"):
+        datagen.generate(tmp_path, kind="mixed", fmt="parquet", records=10)
+    with pytest.raises(ValueError, match="count"):
+        datagen.generate(tmp_path, kind="small", fmt="parquet", target_bytes=10_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -10,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.processes import BenchmarkError, Emulator, redact, run_child, send_signal
+from benchmarks.processes import (
+    BenchmarkError,
+    ChildResult,
+    Emulator,
+    TreeSampler,
+    redact,
+    run_child,
+    send_signal,
+)
 
 FAKE_EMULATOR = textwrap.dedent(
     """
@@ -50,8 +59,65 @@ def test_child_cpu_memory_and_exit_code_are_its_own() -> None:
     result = run_child([sys.executable, "-c", code], timeout_s=60)
     assert result.exit_code == 3
     assert result.max_rss_mb >= 150
+    assert result.tree_peak_rss_mb is None or result.tree_processes == 1
     assert result.cpu_s > 0
     assert not result.timed_out
+
+
+SPIN = "import time\nstart = time.process_time()\nwhile time.process_time() - start < {s}: pass\n"
+
+
+def test_wait4_cpu_includes_a_grandchild_the_child_reaped() -> None:
+    # The loader's worker processes are counted this way: Linux adds a reaped child's CPU to
+    # its parent's, and wait4 of the parent reports both.
+    grandchild = SPIN.format(s=0.5)
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    result = run_child([sys.executable, "-c", code], timeout_s=60)
+    assert result.exit_code == 0
+    assert result.wait4_cpu_s >= 0.5  # the grandchild alone spun 0.5 s of CPU
+    assert result.cpu_s == result.wait4_cpu_s and not result.cpu_escaped_wait4
+
+
+def test_cpu_a_descendant_spent_unreaped_comes_from_the_samples() -> None:
+    reaped = ChildResult("x", 0, 1.0, 0.5, 0.1, 50.0, False, "", 90.0, 2, 0.55)
+    assert reaped.cpu_s == pytest.approx(0.6) and not reaped.cpu_escaped_wait4
+    orphaned = ChildResult("x", 0, 1.0, 0.2, 0.1, 50.0, False, "", 90.0, 2, 1.5)
+    assert orphaned.cpu_s == 1.5 and orphaned.cpu_escaped_wait4
+    unsampled = ChildResult("x", 0, 1.0, 0.2, 0.1, 50.0, False, "")
+    assert unsampled.cpu_s == pytest.approx(0.3)
+
+
+def test_tree_sampler_sums_rss_and_cpu_of_every_descendant() -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc")
+    # Two grandchildren each hold 100 MB and have spun 0.3 s, then wait on stdin (inherited
+    # from this test), so the tree is all there while it is sampled.
+    grandchild = (
+        "import sys\nb = bytearray(100 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])\n"
+        + SPIN.format(s=0.3)
+        + "print('ready', flush=True)\nsys.stdin.read()\n"
+    )
+    child = (
+        "import subprocess, sys\n"
+        f"kids = [subprocess.Popen([sys.executable, '-c', {grandchild!r}]) for _ in range(2)]\n"
+        "for kid in kids: kid.wait()\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        assert [process.stdout.readline(), process.stdout.readline()] == ["ready\n"] * 2
+        sampler = TreeSampler(process.pid)
+        sampler.sample(full_scan=True)
+        sampler.sample(full_scan=False)  # only the processes already found
+        assert sampler.peak_processes == 3
+        assert sampler.peak_rss_bytes >= 200 * 1024 * 1024
+        assert sampler.cpu_s >= 0.6
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        process.wait(60)
 
 
 def test_a_child_past_its_timeout_is_killed() -> None:
