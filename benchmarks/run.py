@@ -17,15 +17,11 @@ hit all alike.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import platform
 import re
 import resource
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -57,8 +53,17 @@ from benchmarks.processes import (
 )
 from benchmarks.profile import profile_command
 from benchmarks.report import ReportContext, load_results, save_results, write_report
+from benchmarks.session import (
+    BENCH_DIR,
+    code_version,
+    cores,
+    load_average,
+    loader_has_workers_flag,
+    machine_description,
+    snapshot_code,
+    source_fingerprint,
+)
 
-BENCH_DIR = Path(__file__).resolve().parent
 API_KEY = "bench-key"  # the emulator's throwaway key; never a real credential
 SCENARIOS = ("cpu", "idle", "bound", "scaling", "memory", "resume")
 _STATS_POLL_S = 0.005
@@ -68,93 +73,6 @@ STARTUP_RECORDS = 1_000
 def run_timeout_s(records: int) -> float:
     # Generous (the naive loader at 5k records/s), yet every run is bounded.
     return 60.0 + records / 5_000
-
-
-def cores(*, pin_loader: bool) -> tuple[int | None, int | None]:
-    """(loader core, emulator core): the emulator on the last core when there are two or
-    more; the loader on the first only when asked (else None: free to use every core)."""
-    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(available) < 2:
-        return None, None
-    return (available[0] if pin_loader else None), available[-1]
-
-
-def load_average() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "unknown"
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine_description() -> dict[str, str]:
-    def first_match(path: str, pattern: str) -> str:
-        try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "unknown"
-        found = re.search(pattern, text, re.MULTILINE)
-        return found.group(1).strip() if found else "unknown"
-
-    mem_kb = first_match("/proc/meminfo", r"^MemTotal:\s+(\d+)")
-    ram = f"{int(mem_kb) / 1024**2:.1f} GiB" if mem_kb.isdigit() else "unknown"
-    load = load_average()
-    return {
-        "CPUs (nproc)": str(
-            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        ),
-        "CPU model": first_match("/proc/cpuinfo", r"^model name\s*:\s*(.+)$"),
-        "RAM": ram,
-        "Python": f"{platform.python_implementation()} {platform.python_version()}",
-        "OS": platform.platform(),
-        "Load average at start (1, 5, 15 min)": load,
-    }
-
-
-def code_version() -> str:
-    """The commit measured; the tree is shared and changing, so say when it was not clean."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "bulkload"],
-            cwd=BENCH_DIR.parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return f"{head} + uncommitted changes in bulkload/" if dirty else head
-
-
-def source_fingerprint(package: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def snapshot_code(scratch: Path) -> Path:
-    """Copy bulkload/ so every run of a session measures the same code.
-
-    The working tree is shared with people editing it; without a snapshot, one session
-    could measure two versions of the loader. Returns the directory to run loaders from.
-    """
-    root = scratch / "code"
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.copytree(
-        BENCH_DIR.parent / "bulkload",
-        root / "bulkload",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    return root
 
 
 def _slug(text: str) -> str:
@@ -179,19 +97,6 @@ class Loader:
         if self.workers is not None:
             args += ["--workers", self.workers]
         return args
-
-
-def loader_has_workers_flag(tree: Path) -> bool:
-    """Whether ``bulkload load`` of ``tree`` takes --workers (asked once per session)."""
-    result = subprocess.run(
-        bulkload_command("load", "--help"),
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return result.returncode == 0 and "--workers" in result.stdout
 
 
 class Bench:

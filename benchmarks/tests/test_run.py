@@ -8,14 +8,8 @@ from pathlib import Path
 from benchmarks.measurements import BULKLOAD, DRY_RUN
 from benchmarks.plans import FULL, QUICK, estimate_s
 from benchmarks.processes import bulkload_command, run_child
-from benchmarks.run import (
-    SCENARIOS,
-    Loader,
-    cores,
-    loader_has_workers_flag,
-    snapshot_code,
-    source_fingerprint,
-)
+from benchmarks.run import SCENARIOS, Loader
+from benchmarks.session import cores, loader_has_workers_flag, snapshot_code, source_fingerprint
 
 
 def test_fingerprint_changes_with_any_source_file(tmp_path: Path) -> None:
