@@ -22,6 +22,7 @@ import os
 import re
 import resource
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -55,6 +56,8 @@ from benchmarks.profile import profile_command
 from benchmarks.report import ReportContext, load_results, save_results, write_report
 from benchmarks.session import (
     BENCH_DIR,
+    DEFAULT_BASELINE_COMMIT,
+    baseline_from_commit,
     code_version,
     cores,
     load_average,
@@ -290,6 +293,14 @@ class Bench:
             )
         return [fmt for fmt in wanted if fmt != "parquet" or self.parquet]
 
+    def auto_workers(self) -> str | None:
+        """What ``--workers auto`` starts for a loader placed as ours (the loader's rule:
+        the cores it may use but one, at least one); None when it has no --workers."""
+        if not self.workers_supported:
+            return None
+        usable = 1 if self.loader_core is not None else len(os.sched_getaffinity(0))
+        return str(max(1, usable - 1))
+
     def baseline_formats(self, formats: Sequence[datagen.Format]) -> list[datagen.Format]:
         # The issue's reference figures are for JSON Lines and CSV.
         return [fmt for fmt in formats if fmt in ("jsonl", "csv")] if self.baseline_tree else []
@@ -313,9 +324,13 @@ class Bench:
                     runs.append((emulator, "cpu", fmt, Loader(DRY_RUN), datasets[fmt]))
             self.alternate(runs, self.plan.repeats)
             # The fixed cost of a run (interpreter, imports, session): subtracted in the report.
-            tools = [BULKLOAD, NAIVE] + ([BASELINE] if self.baseline_tree else [])
+            # bulkload's with as many workers as its default starts on a longer input (auto
+            # waits some chunks first, explicit workers start at once), so the cost of
+            # starting them counts as fixed, as in a 1M-record run, not per record.
+            startup = [Loader(BULKLOAD, workers=self.auto_workers()), Loader(NAIVE)]
+            startup += [Loader(BASELINE)] if self.baseline_tree else []
             self.alternate(
-                [(emulator, "cpu", STARTUP_CASE, Loader(tool), tiny) for tool in tools],
+                [(emulator, "cpu", STARTUP_CASE, loader, tiny) for loader in startup],
                 self.plan.repeats,
             )
 
@@ -567,6 +582,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         " its `bulkload load` runs on the same inputs, alternating, for the calibration",
     )
     parser.add_argument(
+        "--baseline-commit",
+        metavar="REV",
+        help="the same, from a commit of this repository (extracted under the scratch folder);"
+        f" --full uses {DEFAULT_BASELINE_COMMIT} unless --baseline-tree or --no-baseline is given",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="no baseline tree (no calibration runs)"
+    )
+    parser.add_argument(
         "--pin-loader",
         action="store_true",
         help="pin the loader to the first core (as before issue 11; default: every core)",
@@ -597,14 +621,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
 
+    baseline_tree: Path | None = args.baseline_tree
+    baseline_note = ""
+    commit = args.baseline_commit or (DEFAULT_BASELINE_COMMIT if args.full else None)
+    if baseline_tree is None and commit and not args.no_baseline:
+        try:
+            baseline_tree = baseline_from_commit(args.scratch.resolve(), commit)
+            baseline_note = f"Baseline tree extracted from commit {commit}."
+        except (ValueError, OSError, subprocess.SubprocessError) as exc:
+            if args.baseline_commit:
+                parser.error(str(exc))
+            # The default baseline is a help, not a requirement (e.g. a shallow clone).
+            baseline_note = f"No baseline tree: {exc}; the calibration uses the naive loader only."
+            print(f"  {baseline_note}", file=sys.stderr)
+
     started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = machine_description()
     version = code_version()
     began = time.monotonic()
     try:
-        bench = Bench(
-            plan, args.scratch, pin_loader=args.pin_loader, baseline_tree=args.baseline_tree
-        )
+        bench = Bench(plan, args.scratch, pin_loader=args.pin_loader, baseline_tree=baseline_tree)
     except BenchmarkError as exc:
         parser.error(str(exc))
     machine["bulkload code measured"] = (
@@ -655,6 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = _report_dir(plan.mode, args.scratch, partial=bool(args.only))
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
     notes = method_notes(bench, plan) + [f"Scenario failed: {failure}" for failure in failures]
+    if baseline_note:
+        notes.append(baseline_note)
     tree_now = source_fingerprint(BENCH_DIR.parent / "bulkload")
     if tree_now != bench.code_fingerprint:
         notes.append(

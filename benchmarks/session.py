@@ -5,11 +5,13 @@ report) and whether the loader has --workers."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import platform
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 from benchmarks.processes import bulkload_command
@@ -115,3 +117,35 @@ def loader_has_workers_flag(tree: Path) -> bool:
         check=False,
     )
     return result.returncode == 0 and "--workers" in result.stdout
+
+
+# The code of the issue's figures (main before the anyio pipeline, issue 8's A/B baseline):
+# --full runs it beside the current code unless told otherwise, for the calibration.
+DEFAULT_BASELINE_COMMIT = "e2239ed"
+
+
+def baseline_from_commit(scratch: Path, commit: str) -> Path:
+    """``bulkload/`` of ``commit`` extracted under scratch/ (reused when already there)."""
+    if not re.fullmatch(r"[0-9A-Za-z._/-]{1,100}", commit) or commit.startswith("-"):
+        raise ValueError(f"not a commit name: {commit!r}")
+    root = scratch / f"baseline-{commit.replace('/', '_')}"
+    if (root / "bulkload" / "__main__.py").exists():
+        return root
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "bulkload"],
+        cwd=BENCH_DIR.parent,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if archive.returncode != 0:
+        reason = archive.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ValueError(f"git archive {commit} failed: {reason[-1] if reason else 'no output'}")
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(partial, filter="data")
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
+    return root

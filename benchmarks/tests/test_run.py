@@ -5,11 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.measurements import BULKLOAD, DRY_RUN
 from benchmarks.plans import FULL, QUICK, estimate_s
 from benchmarks.processes import bulkload_command, run_child
 from benchmarks.run import SCENARIOS, Loader
-from benchmarks.session import cores, loader_has_workers_flag, snapshot_code, source_fingerprint
+from benchmarks.session import (
+    baseline_from_commit,
+    cores,
+    loader_has_workers_flag,
+    snapshot_code,
+    source_fingerprint,
+)
 
 
 def test_fingerprint_changes_with_any_source_file(tmp_path: Path) -> None:
@@ -64,3 +72,13 @@ def test_emulator_is_pinned_and_the_loader_only_when_asked() -> None:
     assert loader is None and same_emulator == emulator
     if emulator is not None:  # two or more cores
         assert pinned_loader is not None and pinned_loader != emulator
+
+
+def test_a_baseline_tree_is_extracted_from_a_commit(tmp_path: Path) -> None:
+    head = baseline_from_commit(tmp_path, "HEAD")
+    assert (head / "bulkload" / "__main__.py").exists()
+    assert baseline_from_commit(tmp_path, "HEAD") == head  # reused, not extracted again
+    with pytest.raises(ValueError, match="git archive no-such-commit-here failed"):
+        baseline_from_commit(tmp_path, "no-such-commit-here")
+    with pytest.raises(ValueError, match="not a commit name"):
+        baseline_from_commit(tmp_path, "--output=/tmp/x")
