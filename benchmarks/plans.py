@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from benchmarks import datagen
 from benchmarks.measurements import BASELINE, BULKLOAD, DRY_RUN, NAIVE, api_bound_records_per_s
 
-RUN_OVERHEAD_S = 1.2  # interpreter start-up, the table fetch, reaping: per run, for the estimate
+RUN_OVERHEAD_S = 2.0  # interpreter and worker start-up, the table fetch, reaping: per run
 # Wall records/s of each loader at 0 ms on this 2-core machine today (loaded, slow): only for
 # the duration printed at the start.
 _NOMINAL_RATE = {
