@@ -30,7 +30,7 @@ _BRACKETS_BYTES = 2
 class Batch(Generic[T]):
     seq: int
     records: list[bytes]  # serialized records, in input order
-    tags: list[T]  # the caller's per-record metadata (positions), parallel to records
+    tags: Sequence[T]  # the caller's per-record metadata (positions), parallel to records
     body: bytes  # prefix + b"[" + b",".join(records) + b"]" + suffix, built once when sealed
 
     @property

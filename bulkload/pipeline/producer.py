@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import msgspec
 import orjson
@@ -53,6 +53,44 @@ from bulkload.pipeline.workers import ChunkPool, Ticket
 
 log = logging.getLogger("bulkload")
 _SENT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class RecordPositions(Sequence[RecordTag]):
+    """A batch's record tags, ``(file_index, end, line)`` each, kept as three columns and
+    made into a tuple only when asked for (the committer asks for a few per batch)."""
+
+    __slots__ = ("_ends", "_files", "_lines")
+
+    def __init__(self, files: list[int], ends: list[int], lines: list[int]) -> None:
+        self._files = files
+        self._ends = ends
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordTag: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordTag]: ...
+    def __getitem__(self, index: int | slice) -> RecordTag | list[RecordTag]:
+        if isinstance(index, slice):
+            return list(zip(self._files[index], self._ends[index], self._lines[index], strict=True))
+        return (self._files[index], self._ends[index], self._lines[index])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordPositions):
+            return (self._files, self._ends, self._lines) == (
+                other._files,
+                other._ends,
+                other._lines,
+            )
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RecordPositions({list(self)!r})"
 
 
 @dataclass(slots=True)
@@ -150,7 +188,14 @@ class Producer:
         self._done_beyond = plan.done_beyond if plan is not None else frozenset()
         first_seq = plan.next_seq if plan is not None else 0
         self._first_seq = first_seq
-        self._batcher: Batcher[RecordTag] = Batcher(
+        # The batcher tags each record with its ordinal among the records accepted; the
+        # positions of the records not yet in a sealed batch are kept in three columns
+        # (no tuple per record: a million records made a million GC-tracked tuples).
+        self._next_ordinal = 0
+        self._open_files: list[int] = []
+        self._open_ends: list[int] = []
+        self._open_lines: list[int] = []
+        self._batcher: Batcher[int] = Batcher(
             max_records=config.max_batch_records,
             max_bytes=config.max_batch_bytes,
             first_seq=first_seq,
@@ -322,11 +367,14 @@ class Producer:
         if records and max(map(len, records)) <= max_alone:
             # The common case: the first record the usual way (it settles the rejects read
             # before it), the rest in bulk, with no rejects among them to account for.
-            self._accept(records[0], (file_index, chunk.ends[0], chunk.lines[0]))
-            tags = list(
-                zip(repeat(file_index), islice(chunk.ends, 1, None), islice(chunk.lines, 1, None))
-            )
-            for sealed in self._batcher.add_many(records[1:], tags):
+            self._accept(records[0], file_index, chunk.ends[0], chunk.lines[0])
+            rest = len(records) - 1
+            first = self._next_ordinal
+            self._next_ordinal += rest
+            self._open_files.extend(repeat(file_index, rest))
+            self._open_ends.extend(islice(chunk.ends, 1, None))
+            self._open_lines.extend(islice(chunk.lines, 1, None))
+            for sealed in self._batcher.add_many(records[1:], range(first, first + rest)):
                 self._seal(sealed)
         else:
             for taken, (outcome, item, end, item_line) in enumerate(
@@ -337,7 +385,7 @@ class Producer:
                 if isinstance(outcome, RecordInvalid):
                     reason, problems = outcome.reason, outcome.problems
                 elif len(outcome) <= max_alone:
-                    self._accept(outcome, (file_index, end, item_line))
+                    self._accept(outcome, file_index, end, item_line)
                     continue
                 else:
                     reason = (
@@ -400,17 +448,28 @@ class Producer:
             self._send_out()
             raise too_many_bad_records(limit, self._rejects_path)
 
-    def _accept(self, record: bytes, tag: RecordTag) -> None:
-        sealed = self._batcher.add(record, tag)
+    def _accept(self, record: bytes, file_index: int, end: int, line: int) -> None:
+        ordinal = self._next_ordinal
+        self._next_ordinal += 1
+        self._open_files.append(file_index)
+        self._open_ends.append(end)
+        self._open_lines.append(line)
+        sealed = self._batcher.add(record, ordinal)
         if sealed is not None:
-            if sealed.tags[-1] is tag:
+            if sealed.tags[-1] == ordinal:
                 # sealed with this record in it: the rejects read before the record belong
                 # to the sealed batch's span too
                 self._tail_count = 0
             self._seal(sealed)
         self._tail_count = 0
 
-    def _seal(self, batch: Batch[RecordTag]) -> None:
+    def _seal(self, sealed: Batch[int]) -> None:
+        # Batches are sealed in order, so this one's records are the oldest open ones.
+        size = sealed.size
+        files, ends, lines = self._open_files, self._open_ends, self._open_lines
+        positions = RecordPositions(files[:size], ends[:size], lines[:size])
+        del files[:size], ends[:size], lines[:size]
+        batch = Batch(seq=sealed.seq, records=sealed.records, tags=positions, body=sealed.body)
         keep = len(self._span) - self._tail_count
         in_span, self._span = self._span[:keep], self._span[keep:]
         out = self._out
