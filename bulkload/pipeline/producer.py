@@ -5,8 +5,8 @@ Validation and conversion of each chunk (``chunkcheck``) may run in worker proce
 order it read the chunks, so the batches do not depend on where a chunk was checked.
 
 It shares no state with the event loop. Everything it finds goes out through one call,
-``hand_over(Handover)``, once per chunk read: the batches sealed from the chunk (each with
-the rejects of its span), and the reading counters so far. ``hand_over`` blocks while the
+``hand_over(Handover)``, after a chunk (or several, when they come fast): the batches sealed
+since the last one (each with the rejects of its span), and the reading counters so far. ``hand_over`` blocks while the
 senders are behind (backpressure), and raises when the run stops reading (cancellation):
 the producer then simply ends, and a batch it had not handed over is cut again, whole, by
 the next run.
@@ -20,6 +20,7 @@ skips the ones recorded beyond it.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ from bulkload.pipeline.readers import (
 from bulkload.pipeline.workers import ChunkPool, Ticket
 
 log = logging.getLogger("bulkload")
+# Batches sealed, or seconds since the last hand-over, after which a chunk's are handed over.
+HANDOVER_BATCHES = 16
+HANDOVER_EVERY_S = 0.02
 _SENT_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
@@ -215,6 +219,7 @@ class Producer:
         self._records_coerced = 0
         self._fields_dropped: Counter[str] = Counter()
         self._file_records_before = 0  # records_read when the file being taken began
+        self._handed_over_at = time.monotonic()
         self._at_start: list[dict[str, Any]] = []
         if plan is not None:
             self._out.records_read = self._out.records_skipped = plan.skipped_records
@@ -257,6 +262,7 @@ class Producer:
                         # what was read before the input failed goes first, as it does
                         # when every chunk is taken as soon as it is read
                         self._take_ahead(ahead, 0)
+                        self._send_out()
                         raise
                     self._check_stop()
                     exact = chunk.kind is ChunkKind.CSV_ROWS and self._header_is_exact(
@@ -300,7 +306,7 @@ class Producer:
             except NoFieldMatches as exc:  # it would load as NULLs: stop, naming the file
                 raise InputError(f"input {input_file.display_name}: {exc}") from None
             self._out.bytes_read = entry.bytes_before + entry.chunk.bytes_consumed
-            self._send_out()
+            self._hand_over_if_due()
 
     def _stop_requested(self) -> bool:
         """Asked by a read waiting on a stream: check_stop raises once the run stops."""
@@ -318,6 +324,24 @@ class Producer:
         if records == 0 and from_start:
             # not an error (an empty export is legal), but rarely what was meant
             log.warning("input %s holds no records", input_file.display_name)
+
+    def _hand_over_if_due(self) -> None:
+        """Hand over after a chunk once enough batches are sealed, or a little time passed.
+
+        Each hand-over wakes the event loop and then this thread again, and two threads
+        taking turns on the GIL cost far more than the call itself; with chunks coming
+        fast, several go in one hand-over. A slow input (a stream that trickles) still
+        hands over each chunk as it comes.
+        """
+        now = time.monotonic()
+        out = self._out
+        if (
+            len(out.works) >= HANDOVER_BATCHES
+            or now - self._handed_over_at >= HANDOVER_EVERY_S
+            or out.loose_rejects
+        ):
+            self._handed_over_at = now
+            self._send_out()
 
     def _send_out(self) -> None:
         out = self._out
