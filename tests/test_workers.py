@@ -27,7 +27,7 @@ from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
 from bulkload.pipeline.producer import Handover, Producer
 from bulkload.pipeline.readers import discover_inputs
-from bulkload.pipeline.workers import ChunkPool, auto_workers
+from bulkload.pipeline.workers import AUTO_MAX_WORKERS, ChunkPool, auto_workers
 from tests.loadkit import events_emulator, landed_ids, load_args, run_cli, write_events
 
 KEY = "workers-key"
@@ -162,7 +162,7 @@ def test_a_chunk_pool_checks_in_order_whatever_finishes_first() -> None:
 
 
 def test_auto_leaves_a_core_for_the_loader_and_needs_a_big_input() -> None:
-    assert auto_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert auto_workers() == min(AUTO_MAX_WORKERS, max(1, len(os.sched_getaffinity(0)) - 1))
     assert ChunkPool(None, None).window == 0  # type: ignore[arg-type]  # nothing started yet
 
 
@@ -294,3 +294,110 @@ async def test_ctrl_c_to_the_process_group_stops_gracefully_and_no_worker_outliv
         assert code == 0, text
         counts = landed_ids(slow)
         assert set(counts) == set(range(RECORDS))
+
+
+# ---- every input kind, and Peak v2, through the workers ----------------------------------------
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    return [
+        {"id": i, "amount": f"{i % 997}.25", "note": f'n{i}, "q"\nx', "day": "2024-05-06"}
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["json", "jsonl.gz", "parquet"])
+def test_every_input_kind_cuts_the_same_batches_with_workers(tmp_path: Path, kind: str) -> None:
+    import gzip
+
+    rows = _records(6_000)
+    rows[77]["amount"] = "1234567.891"  # refused: too many digits
+    path = tmp_path / f"in.{kind}"
+    if kind == "json":
+        path.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
+    elif kind == "jsonl.gz":
+        path.write_bytes(gzip.compress(b"\n".join(map(orjson.dumps, rows)) + b"\n"))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=1_000)
+    alone = _produce([path], 0)
+    assert any(entry[3] for entry in alone if entry[0] not in ("end", "loose"))  # the reject
+    assert _produce([path], 2) == alone
+
+
+async def test_standard_input_is_read_once_and_fanned_out_to_the_workers(tmp_path: Path) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS)
+    async with events_emulator(tmp_path, KEY) as emu:
+        args = load_args(emu, KEY, Path("-"), "--workers", "2", batch=500)
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "BULKLOAD_STATE_DIR": str(tmp_path / "state")},
+        )
+        _out, err = await asyncio.wait_for(process.communicate(data.read_bytes()), timeout=180)
+        assert process.returncode == 0, err.decode()
+        assert landed_ids(emu) == Counter(range(RECORDS))
+
+
+async def test_a_peak_v2_load_with_workers_upserts_every_row_once(tmp_path: Path) -> None:
+    from tests.test_v2_load import KEY as V2_KEY
+    from tests.test_v2_load import v2_load, write_rows
+    from tests.v2kit import CUSTOMER_TABLE, customer, v2_emulator
+
+    count = 9_000
+    data = write_rows(tmp_path / "c.jsonl", [customer(i) for i in range(count)])
+    async with v2_emulator(tmp_path, V2_KEY) as emu:
+        code, _out, err = await run_cli(
+            v2_load(emu.url, "CUSTOMER", data, tmp_path, "--workers", "2")
+        )
+        assert code == 0, err
+        stored = sorted(r["CUSTOMER_ID"] for r in emu.rows(CUSTOMER_TABLE))
+        assert stored == sorted(f"C{i}" for i in range(count))
+
+
+def _wait_gone(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` (not our child) has ended within ``timeout_s``: waits on a
+    pidfd, which becomes readable when the process exits."""
+    import select
+
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([descriptor], [], [], timeout_s)
+        return bool(readable)
+    finally:
+        os.close(descriptor)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs pidfd_open (Linux 5.3+)")
+async def test_kill_9_of_the_loader_ends_its_workers_and_the_rerun_resumes(
+    tmp_path: Path,
+) -> None:
+    data = write_events(tmp_path / "events.jsonl", RECORDS)
+    async with events_emulator(tmp_path, KEY, latency_ms=100) as slow:
+        args = _args(slow, data, tmp_path, "--workers", "2", batch=100)
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        await asyncio.wait_for(slow.wait_for_records_ingested(2_000), timeout=120)
+        workers = _worker_processes(process.pid)
+        assert len(workers) == 2
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        # a worker sees its pipe close and ends: none is left behind, orphaned
+        assert all([_wait_gone(pid, 60) for pid in workers])
+        landed_before = sum(landed_ids(slow).values())
+        assert landed_before < RECORDS
+        code, out, err = await run_cli(args)
+        assert code == 0, err
+        counts = landed_ids(slow)
+        assert set(counts) == set(range(RECORDS))
+        assert "skipped (done in an earlier run)" in out
+        # the batches re-cut on resume are the same: at most what was in flight is doubled
+        assert sum(counts.values()) - RECORDS <= 30 * 100

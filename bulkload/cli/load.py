@@ -179,8 +179,9 @@ class WorkerCount(click.ParamType[int | None, Any]):
     default="auto",
     show_default=True,
     help="Processes that validate and serialize records: 'auto' is one per usable core but "
-    "one (the loader's own core reads, batches and sends), started once the input proves "
-    "large; 0 does everything in the loader process. Batches are the same whatever N is.",
+    "one (the loader's own core reads, batches and sends), at most 4, started once the "
+    "input proves large; 0 does everything in the loader process. Batches are the same "
+    "whatever N is.",
 )
 @click.option(
     "--rate",
