@@ -179,7 +179,7 @@ class WorkerCount(click.ParamType[int | None, Any]):
     default="auto",
     show_default=True,
     help="Processes that validate and serialize records: 'auto' is one per usable core but "
-    "one (the loader's own core reads, batches and sends), at most 4, started once the "
+    "one (the loader's own core reads, batches and sends), at most 3, started once the "
     "input proves large; 0 does everything in the loader process. Batches are the same "
     "whatever N is.",
 )

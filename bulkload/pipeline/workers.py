@@ -41,11 +41,12 @@ log = logging.getLogger("bulkload")
 # worker's start-up (an interpreter and the validator's imports, ~0.1-0.3 CPU s) costs more
 # than it saves on a small input, and most test and demo loads are small.
 AUTO_START_CHUNKS = 8
-# auto never starts more: the loader process (reading, cutting, sending) is the limit first.
-# Measured on 1M small JSON Lines records, the loader's own CPU about equalled what one
-# worker spent validating; CSV conversion costs ~2.5x that, so a few workers can help, a
-# dozen only add start-up and ~30 MB each.
-AUTO_MAX_WORKERS = 4
+# auto never starts more: the loader process (reading, cutting, sending) is the limit first,
+# and each worker holds ~33 MB. Measured on 1M small JSON Lines records, the loader's own CPU
+# about equalled what one worker spent validating; CSV conversion costs ~2.5x that, so two
+# or three workers can help. Three keep the whole process tree under 200 MB (loader ~80 MB,
+# multiprocessing's resource tracker ~12 MB).
+AUTO_MAX_WORKERS = 3
 # How long a wait for a verdict lasts before the stop flag is looked at again.
 _POLL_S = 0.1
 
