@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from bulkload.cli import cli
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
+from bulkload.errors import TooManyBadRecords
 from bulkload.pipeline.producer import Handover, Producer
 from bulkload.pipeline.readers import discover_inputs
 from bulkload.pipeline.workers import AUTO_MAX_WORKERS, ChunkPool, auto_workers
@@ -112,7 +113,11 @@ def _produce(paths: list[Path], workers: int | None, **options: Any) -> list[Any
         final[:] = [handover]
 
     inputs = discover_inputs([str(path) for path in paths])
-    Producer("mixed", inputs, SCHEMA, config, plan=None, hand_over=hand_over).produce()
+    try:
+        Producer("mixed", inputs, SCHEMA, config, plan=None, hand_over=hand_over).produce()
+    except TooManyBadRecords as stopped:
+        seen.append(("stopped", stopped.message))
+        return seen
     end = final[0]
     seen.append(
         ("end", end.end, end.records_read, end.bytes_read, end.files_read, end.records_coerced)
@@ -403,3 +408,13 @@ async def test_kill_9_of_the_loader_ends_its_workers_and_the_rerun_resumes(
         assert "skipped (done in an earlier run)" in out
         # the batches re-cut on resume are the same: at most what was in flight is doubled
         assert sum(counts.values()) - RECORDS <= 30 * 100
+
+
+def test_the_bad_record_limit_stops_at_the_same_record_with_workers(tmp_path: Path) -> None:
+    paths = _write_inputs(tmp_path, 4)
+    alone = _produce(paths, 0, max_bad_records=40)
+    assert alone[-1][0] == "stopped"
+    handed = [entry for entry in alone if entry[0] == "loose" or isinstance(entry[0], int)]
+    rejects = sum(len(entry[1] if entry[0] == "loose" else entry[3]) for entry in handed)
+    assert rejects == 41  # exactly the limit + 1, all handed over to be listed
+    assert _produce(paths, 2, max_bad_records=40) == alone
