@@ -155,3 +155,30 @@ def csv_dialect_from_options(options: dict[str, Any]) -> CsvDialect:
         column_names=tuple(columns.split(",")) if columns is not None else None,
         null_markers=tuple(options.pop("null_markers")),
     )
+
+
+class CountOrWord(click.ParamType[int | None, Any]):
+    """A whole number from ``minimum`` to ``maximum`` (None: no upper bound), or ``word``,
+    which stands for None (the library's "decide for me" or "no limit")."""
+
+    def __init__(self, word: str, minimum: int, maximum: int | None, refusal: str) -> None:
+        self.word = word
+        self.minimum = minimum
+        self.maximum = maximum
+        self.refusal = refusal  # "{value!r} is not ...": what a bad value is told
+        self.name = f"N|{word}"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == self.word:
+            return None
+        try:
+            count = int(value)
+        except ValueError:
+            count = self.minimum - 1
+        if count < self.minimum or (self.maximum is not None and count > self.maximum):
+            self.fail(f"{value!r} is not {self.refusal}", param, ctx)
+        return count

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import anyio
 import click
@@ -20,6 +20,7 @@ import orjson
 
 from bulkload.cli import cli
 from bulkload.cli.common import (
+    CountOrWord,
     api_config_from_options,
     api_options,
     confirm_restart,
@@ -93,29 +94,6 @@ def _parse_maps(values: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
         raise click.BadParameter(str(exc)) from None
 
 
-class WorkerCount(click.ParamType[int | None, Any]):
-    """--workers: a number of processes (0 or more), or 'auto' (None)."""
-
-    name = "N|auto"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
-        if str(value).lower() == "auto":
-            return None
-        try:
-            count = int(value)
-        except ValueError:
-            count = -1
-        if not 0 <= count <= MAX_WORKERS:
-            self.fail(
-                f"{value!r} is not 'auto' or a number of processes (0-{MAX_WORKERS})", param, ctx
-            )
-        return count
-
-
 @cli.command("load")
 @click.argument("table")
 @click.argument("paths", nargs=-1, required=True)
@@ -175,7 +153,7 @@ class WorkerCount(click.ParamType[int | None, Any]):
 )
 @click.option(
     "--workers",
-    type=WorkerCount(),
+    type=CountOrWord("auto", 0, MAX_WORKERS, f"'auto' or a number of processes (0-{MAX_WORKERS})"),
     default="auto",
     show_default=True,
     help="Processes that validate and serialize records: 'auto' is one per usable core but "

@@ -17,6 +17,7 @@ import orjson
 
 from bulkload.cli import cli
 from bulkload.cli.common import (
+    CountOrWord,
     api_config_from_options,
     api_options,
     csv_dialect_from_options,
@@ -153,27 +154,6 @@ def api_config(base_url: str | None, api_key: str | None, insecure: bool) -> Api
         return api_config_from_options(base_url, api_key, insecure)
 
 
-class SampleSize(click.ParamType[int | None, Any]):
-    """--sample: a number of records (at least 1), or 'all'."""
-
-    name = "N|all"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
-        if str(value).lower() == "all":
-            return None
-        try:
-            count = int(value)
-        except ValueError:
-            count = 0
-        if count < 1:
-            self.fail(f"{value!r} is not a number of records (1 or more) or 'all'", param, ctx)
-        return count
-
-
 @cli.group("tables")
 def tables_group() -> None:
     """List, show and create table schemas."""
@@ -251,7 +231,7 @@ def get_command(
 @click.option(
     "--sample",
     "sample_records",
-    type=SampleSize(),
+    type=CountOrWord("all", 1, None, "a number of records (1 or more) or 'all'"),
     default=str(DEFAULT_SAMPLE_RECORDS),
     show_default=True,
     help="With --infer: how many records to look at, or 'all'. Numeric columns get "
