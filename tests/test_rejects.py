@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,33 @@ def test_flush_makes_lines_visible_before_close(tmp_path: Path) -> None:
     rejects.flush(durable=True)
     assert len(read_entries(path)) == 1
     rejects.close()
+
+
+def test_durable_flush_fsyncs_only_what_was_written_since_the_last_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    with RejectsFile.open(tmp_path / "r.jsonl") as rejects:
+        synced.clear()  # opening probes the disk with an fsync of its own
+        rejects.flush(durable=True)  # the first one always: open may have truncated a torn line
+        rejects.flush(durable=True)  # nothing new: no fsync
+        assert len(synced) == 1
+        rejects.add(source="a.jsonl", line=1, reason="x", record=b"{}")
+        rejects.flush()  # not durable: no fsync, and the line stays owed one
+        assert len(synced) == 1
+        rejects.flush(durable=True)
+        rejects.flush(durable=True)
+        assert len(synced) == 2
+        rejects.add_unattributed(source="a.jsonl", lines=(1, 2), reason="y")
+        rejects.flush(durable=True)
+        assert len(synced) == 3
 
 
 def test_unwritable_path_fails_at_open_with_one_line(tmp_path: Path) -> None:
