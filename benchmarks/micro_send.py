@@ -52,9 +52,9 @@ def _records(scratch: Path) -> list[bytes]:
     return dataset.path.read_bytes().splitlines()[:BATCH_RECORDS]
 
 
-def _cpu() -> tuple[float, float, float]:
+def _cpu() -> tuple[float, float, float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime, time.thread_time()
+    return usage.ru_utime, usage.ru_stime, time.thread_time(), time.perf_counter()
 
 
 async def _bare_aiohttp(url: str, body: bytes, requests: int) -> None:
@@ -159,8 +159,10 @@ def _pipeline(url: str, records: list[bytes], body: bytes, n: int, work_dir: Pat
     return summary
 
 
-def measure(url: str, layer: str, requests: int, scratch: Path) -> tuple[float, float, float]:
-    """(user, sys, loop-thread CPU s) of ``requests`` requests through ``layer``."""
+def measure(
+    url: str, layer: str, requests: int, scratch: Path
+) -> tuple[float, float, float, float]:
+    """(user, sys, loop-thread CPU, wall s) of ``requests`` requests through ``layer``."""
     import aiohttp  # noqa: F401 - imported before measuring, like everything below
     import anyio
 
@@ -178,8 +180,8 @@ def measure(url: str, layer: str, requests: int, scratch: Path) -> tuple[float, 
         else:
             _pipeline(url, records, body, requests, Path(work))
         after = _cpu()
-    user, system, loop = (b - a for a, b in zip(before, after, strict=True))
-    return user, system, loop
+    user, system, loop, wall = (b - a for a, b in zip(before, after, strict=True))
+    return user, system, loop, wall
 
 
 def _instructions(argv: list[str]) -> int:
@@ -226,12 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if two_cores:
             pin_to_core(0, 0)
-        user_s, sys_s, loop_s = measure(url, args.layer, args.requests, args.scratch)
+        user_s, sys_s, loop_s, wall_s = measure(url, args.layer, args.requests, args.scratch)
     cpu_s = user_s + sys_s
     print(
         f"{args.layer}: {args.requests} requests, CPU {cpu_s:.2f} s (user {user_s:.2f}, "
         f"sys {sys_s:.2f}; {cpu_s / args.requests * 1e6:,.0f} µs/request), event-loop thread "
-        f"{loop_s:.2f} s ({loop_s / args.requests * 1e6:,.0f} µs/request)"
+        f"{loop_s:.2f} s ({loop_s / args.requests * 1e6:,.0f} µs/request), wall {wall_s:.2f} s"
     )
     return 0
 
