@@ -12,6 +12,10 @@ through one of four layers, each adding to the one before:
   replaced by one that hands over prebuilt batches (8 per hand-over, as a chunk of small
   records gives), so nothing is read or validated.
 
+``sender-only`` and ``pipeline-only`` are ``sender`` and ``pipeline`` with no HTTP at all:
+a client that answers each ingest at once, in the loop. What they cost is the loader's
+own code around the wire, and no emulator's timing moves it.
+
 Printed: CPU of the process (user + sys) and of the event-loop thread for the requests
 only, per request. Instruction counts repeat where CPU times do not on a shared machine:
 ``--callgrind`` runs the measured part under ``valgrind --tool=callgrind`` twice (N and 2N
@@ -44,7 +48,7 @@ API_KEY = "micro-send-key"
 BATCH_RECORDS = 500
 IN_FLIGHT = 30
 BATCHES_PER_HANDOVER = 8
-LAYERS = ("aiohttp", "client", "sender", "pipeline")
+LAYERS = ("aiohttp", "client", "sender", "pipeline", "sender-only", "pipeline-only")
 
 
 def _records(scratch: Path) -> list[bytes]:
@@ -52,9 +56,10 @@ def _records(scratch: Path) -> list[bytes]:
     return dataset.path.read_bytes().splitlines()[:BATCH_RECORDS]
 
 
-def _cpu() -> tuple[float, float, float, float]:
+def _cpu() -> tuple[float, float, float, float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime, time.thread_time(), time.perf_counter()
+    switches = usage.ru_nvcsw + usage.ru_nivcsw  # context switches, every thread
+    return usage.ru_utime, usage.ru_stime, time.thread_time(), time.perf_counter(), switches
 
 
 async def _bare_aiohttp(url: str, body: bytes, requests: int) -> None:
@@ -104,8 +109,49 @@ async def _through_client(url: str, records: list[bytes], body: bytes, layer: st
                 group.start_soon(worker)
 
 
-def _pipeline(url: str, records: list[bytes], body: bytes, n: int, work_dir: Path) -> Any:
-    """``load()`` of ``n`` prebuilt batches: every stage of the sending side, no reading."""
+class _AnsweringClient:
+    """A client that answers every ingest at once with a 200 counting the records."""
+
+    def __init__(self, records: int) -> None:
+        from bulkload.client.http import IngestResult
+        from bulkload.contract.schema import TableSchema
+
+        self._answer = IngestResult(records_ingested=records, status=200, latency_s=0.0)
+        self._schema = TableSchema.from_json(datagen.table_definition())
+
+    async def get_table(self, name: str) -> Any:
+        return self._schema
+
+    async def ingest(self, table: str, body: bytes, *, timeout_s: float | None = None) -> Any:
+        import anyio
+
+        await anyio.lowlevel.checkpoint()  # the answer comes in a later turn of the loop
+        return self._answer
+
+
+async def _sender_only(records: list[bytes], body: bytes, n: int) -> None:
+    import anyio
+
+    from bulkload.pipeline.sender import Sender
+
+    sender = Sender(_AnsweringClient(len(records)), datagen.TABLE_NAME, concurrency=IN_FLIGHT)
+    left = n
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            outcome = await sender.send(records, body)
+            assert outcome.ingested == len(records), outcome
+
+    async with anyio.create_task_group() as group:
+        for _ in range(IN_FLIGHT):
+            group.start_soon(worker)
+
+
+def _pipeline(url: str | None, records: list[bytes], body: bytes, n: int, work_dir: Path) -> Any:
+    """``load()`` of ``n`` prebuilt batches: every stage of the sending side, no reading;
+    no HTTP either when ``url`` is None."""
     import anyio
 
     import bulkload.pipeline.loadrun as loadrun
@@ -144,7 +190,7 @@ def _pipeline(url: str, records: list[bytes], body: bytes, n: int, work_dir: Pat
                     )
                 )
 
-    loadrun.Producer = PrebuiltProducer  # type: ignore[misc,assignment]
+    setattr(loadrun, "Producer", PrebuiltProducer)  # noqa: B010 - a stand-in, for this run only
     source = work_dir / "one.jsonl"
     source.write_bytes(records[0] + b"\n")
     config = LoadConfig(
@@ -153,16 +199,23 @@ def _pipeline(url: str, records: list[bytes], body: bytes, n: int, work_dir: Pat
         rejects_path=work_dir / "load.rejects.jsonl",
         concurrency=IN_FLIGHT,
     )
-    api = ApiConfig(base_url=url, api_key=Secret(API_KEY))
-    summary = anyio.run(lambda: load(datagen.TABLE_NAME, [source], api=api, config=config))
+    if url is None:
+        client = _AnsweringClient(len(records))
+        summary = anyio.run(
+            lambda: load(datagen.TABLE_NAME, [source], client=client, config=config)
+        )
+    else:
+        api = ApiConfig(base_url=url, api_key=Secret(API_KEY))
+        summary = anyio.run(lambda: load(datagen.TABLE_NAME, [source], api=api, config=config))
     assert summary.records_ingested == n * BATCH_RECORDS, summary
     return summary
 
 
 def measure(
     url: str, layer: str, requests: int, scratch: Path
-) -> tuple[float, float, float, float]:
-    """(user, sys, loop-thread CPU, wall s) of ``requests`` requests through ``layer``."""
+) -> tuple[float, float, float, float, float]:
+    """(user, sys, loop-thread CPU, wall s, context switches) of ``requests`` requests
+    through ``layer``."""
     import aiohttp  # noqa: F401 - imported before measuring, like everything below
     import anyio
 
@@ -177,11 +230,15 @@ def measure(
             asyncio.run(_bare_aiohttp(url, body, requests))
         elif layer in ("client", "sender"):
             anyio.run(_through_client, url, records, body, layer, requests)
+        elif layer == "sender-only":
+            anyio.run(_sender_only, records, body, requests)
+        elif layer == "pipeline-only":
+            _pipeline(None, records, body, requests, Path(work))
         else:
             _pipeline(url, records, body, requests, Path(work))
         after = _cpu()
-    user, system, loop, wall = (b - a for a, b in zip(before, after, strict=True))
-    return user, system, loop, wall
+    user, system, loop, wall, switches = (b - a for a, b in zip(before, after, strict=True))
+    return user, system, loop, wall, switches
 
 
 def _instructions(argv: list[str]) -> int:
@@ -210,8 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     two_cores = (os.cpu_count() or 1) >= 2
     with contextlib.ExitStack() as stack:
-        url = args.url
-        if url is None:
+        url = args.url or ""
+        if not url and not args.layer.endswith("-only"):
             emulator = stack.enter_context(
                 Emulator(api_key=API_KEY, latency_ms=args.latency_ms, core=1 if two_cores else None)
             )
@@ -228,12 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if two_cores:
             pin_to_core(0, 0)
-        user_s, sys_s, loop_s, wall_s = measure(url, args.layer, args.requests, args.scratch)
+        user_s, sys_s, loop_s, wall_s, switches = measure(
+            url, args.layer, args.requests, args.scratch
+        )
     cpu_s = user_s + sys_s
     print(
         f"{args.layer}: {args.requests} requests, CPU {cpu_s:.2f} s (user {user_s:.2f}, "
         f"sys {sys_s:.2f}; {cpu_s / args.requests * 1e6:,.0f} µs/request), event-loop thread "
-        f"{loop_s:.2f} s ({loop_s / args.requests * 1e6:,.0f} µs/request), wall {wall_s:.2f} s"
+        f"{loop_s:.2f} s ({loop_s / args.requests * 1e6:,.0f} µs/request), wall {wall_s:.2f} s, "
+        f"{switches / args.requests:.1f} context switches/request"
     )
     return 0
 
