@@ -115,6 +115,7 @@ class PeakClient:
         self._retry_policy = retry_policy
         self._sleep = sleep
         self._tables_url = config.base_url.rstrip("/") + TABLES_PATH
+        self._table_urls: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._auth: Authenticator | None = None
         # Every token sent so far, so a server echoing an old one can't leak it into a
@@ -276,7 +277,10 @@ class PeakClient:
         )
 
     def _table_url(self, name: str) -> str:
-        return f"{self._tables_url}/{quote(name, safe='')}"
+        url = self._table_urls.get(name)
+        if url is None:  # once per table: a load asks for the same one per request
+            url = self._table_urls[name] = f"{self._tables_url}/{quote(name, safe='')}"
+        return url
 
     async def _request(
         self,
@@ -508,6 +512,12 @@ def _normalized(key: str) -> str:
 
 def _records_ingested(body: bytes) -> int | None:
     parsed = _json_or_none(body)
+    if type(parsed) is dict and len(parsed) == 1:
+        # The contract's own answer, {"recordsIngested": n}: one lookup instead of
+        # normalizing every key (a body naming the count more ways is read as before).
+        count = parsed.get("recordsIngested")
+        if type(count) is int and count >= 0:
+            return count
     if isinstance(parsed, int) and not isinstance(parsed, bool):
         return parsed if parsed >= 0 else None
     if not isinstance(parsed, dict):

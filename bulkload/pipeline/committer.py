@@ -5,7 +5,7 @@ belong to no batch (``LooseRejects``). It takes whatever has piled up, lists the
 (the ones read with each batch's span, then the ones the server refused), and makes the
 group durable in a worker thread: rejects fsynced first, then one checkpoint append and
 fsync for every batch of the group (group commit: while one fsync runs, the next
-acknowledgements pile up). Then it sets each item's ``committed`` event; a sender takes no
+acknowledgements pile up). Then it calls each item's ``committed``; a sender takes no
 new batch before, so a kill -9 leaves at most one stored-but-unrecorded batch per sender.
 
 The durable part is shielded from cancellation: a commit half-done would have its thread
@@ -97,7 +97,7 @@ class Committer:
             raise
         self.batches_recorded.update(batch.seq for batch in done)
         for item in group:
-            item.committed.set()
+            item.committed()
         limit = self._max_bad_records
         if limit is not None and self._stats.records_rejected > limit:
             self._on_failure(too_many_bad_records(limit, str(self._rejects.path)))

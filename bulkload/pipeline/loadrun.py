@@ -41,7 +41,14 @@ from bulkload.errors import BooksDoNotBalance, BulkloadError
 from bulkload.pipeline.checkpoint import Checkpoint, ResumePlan
 from bulkload.pipeline.committer import Committer
 from bulkload.pipeline.failpoints import FailPoints
-from bulkload.pipeline.messages import CommitItem, LooseRejects, ReadingEnd, Settled, Work
+from bulkload.pipeline.messages import (
+    CommitItem,
+    CommitWaiter,
+    LooseRejects,
+    ReadingEnd,
+    Settled,
+    Work,
+)
 from bulkload.pipeline.producer import Handover, Producer
 from bulkload.pipeline.progress import ProgressReporter
 from bulkload.pipeline.readers import InputFile
@@ -317,6 +324,7 @@ class LoadRun:
     async def _send_each(
         self, batches: MemoryObjectReceiveStream[Work], commits: MemoryObjectSendStream[CommitItem]
     ) -> None:
+        waiter = CommitWaiter()
         async with batches, commits:
             while True:
                 try:
@@ -324,14 +332,14 @@ class LoadRun:
                 except anyio.EndOfStream:
                     return
                 self._failpoints.hit("sender")
-                settled = Settled(work, await self._send(work))
+                settled = Settled(work, await self._send(work), waiter.committed)
                 # Never blocks (room for one item per sender), so it cannot be cancelled
                 # between the answer and its hand-over to the committer.
                 commits.send_nowait(settled)
                 self._in_flight.pop(work.batch.seq, None)
                 # No new batch until this one is durable: after a kill -9 at most one
                 # stored-but-unrecorded batch per sender.
-                await settled.committed.wait()
+                await waiter.wait()
 
     async def _send(self, work: Work) -> Any:
         if self._stopping or self.config.dry_run:

@@ -11,7 +11,8 @@ run that seeks past a batch never has to find its rejects again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -47,23 +48,49 @@ class Work:
     read_rejects: list[ReadReject]
 
 
+def _no_one_waits() -> None:
+    pass
+
+
+class CommitWaiter:
+    """How one sender waits for the commit of each batch it settles, reused batch after
+    batch: one per sender task instead of one ``anyio.Event`` per batch (each made through
+    the backend lookup; ~12 Python calls a batch fewer, measured in PROFILE.md).
+
+    A sender settles one batch at a time and waits for it before taking the next, so the
+    committer's ``committed()`` always answers the one wait in progress (or the next one,
+    when it comes first: the semaphore keeps the count)."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done = anyio.Semaphore(0, fast_acquire=True)
+
+    def committed(self) -> None:
+        self._done.release()
+
+    async def wait(self) -> None:
+        await self._done.acquire()
+
+
 @dataclass(slots=True)
 class Settled:
     """A batch done with by a sender: ``outcome`` is None when it was not sent (a stop came
-    first, or a dry run). ``committed`` is set once the committer has made it durable."""
+    first, or a dry run). ``committed`` is called once the committer has made it durable."""
 
     work: Work
     outcome: SendOutcome | None
-    committed: anyio.Event = field(default_factory=anyio.Event)
+    committed: Callable[[], None] = _no_one_waits
 
 
 @dataclass(slots=True)
 class LooseRejects:
     """Rejects that belong to no batch: after the last batch of the input, or the ones
-    read just before --max-bad-records stopped the reading."""
+    read just before --max-bad-records stopped the reading. Nobody waits for their commit
+    (the checkpoint is marked finished only after the committer has ended)."""
 
     rejects: list[ReadReject]
-    committed: anyio.Event = field(default_factory=anyio.Event)
+    committed: Callable[[], None] = _no_one_waits
 
 
 CommitItem = Settled | LooseRejects

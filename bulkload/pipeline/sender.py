@@ -138,7 +138,7 @@ def request_cap(record_count: int) -> int:
 class _Part:
     """Some records of a batch to send in one request (indices into the batch)."""
 
-    indices: list[int]
+    indices: Sequence[int]  # a range for the whole batch: no list of 500 ints per request
     body: bytes | None = None
     suspects: bool = False  # the records a 400's hints named
 
@@ -214,7 +214,7 @@ class Sender:
         )
         cap = request_cap(count)
         parts_sent = 0
-        stack = [_Part(list(range(count)), body)]
+        stack = [_Part(range(count), body)]
         while stack:
             part = stack.pop()
             if parts_sent >= cap:
@@ -294,7 +294,7 @@ class Sender:
     def _settle_success(
         self,
         outcome: SendOutcome,
-        indices: list[int],
+        indices: Sequence[int],
         answer: IngestAnswer,
         records: Sequence[bytes],
     ) -> None:
@@ -335,7 +335,7 @@ class Sender:
     def _settle_row_failures(
         self,
         outcome: SendOutcome,
-        indices: list[int],
+        indices: Sequence[int],
         row_failures: Callable[[Sequence[bytes]], RowFailures],
         records: Sequence[bytes],
     ) -> None:
@@ -494,7 +494,7 @@ def _rate_limiter(
     return AsyncLimiter(capacity, capacity / rate_limit_per_s)
 
 
-def _halves(indices: list[int]) -> tuple[list[int], list[int]]:
+def _halves(indices: Sequence[int]) -> tuple[Sequence[int], Sequence[int]]:
     middle = len(indices) // 2
     return indices[:middle], indices[middle:]
 
