@@ -161,33 +161,45 @@ def cpu_section(
 # -- goal 2: CPU while waiting -----------------------------------------------------------------
 
 
+def _as_million_run(group: Sequence[Measurement], startup_s: float | None) -> float | None:
+    """CPU of one 1M-record run, from these runs and the tool's start-up run (section 1)."""
+    cpu = med(group, lambda m: m.cpu_s)
+    records = group[0].records_ingested if group else 0
+    if cpu is None or startup_s is None or not records:
+        return None
+    return startup_s + (cpu - startup_s) / records * 1e6
+
+
 def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
     runs = select(ms, scenario="idle")
     if not runs:
         return [], []
+    startup_s = startup_cpu(ms, BULKLOAD)  # None when the cpu scenario did not run
     rows = []
     verdicts: list[Verdict] = []
     formats = list(dict.fromkeys(format_of(c) for c in cases(ms, "idle")))
     for fmt in formats:
         fmt_cases = [c for c in cases(ms, "idle") if format_of(c) == fmt]
         at_zero = next((c for c in fmt_cases if latency_ms_of(c) == 0), None)
-        zero_figure = (
-            med(select(runs, case=at_zero, tool=BULKLOAD), lambda m: m.cpu_s_per_million)
-            if at_zero
-            else None
-        )
+        zero_group = select(runs, case=at_zero, tool=BULKLOAD) if at_zero else []
+        zero_figure = med(zero_group, lambda m: m.cpu_s_per_million)
+        zero_million = _as_million_run(zero_group, startup_s)
         for case in fmt_cases:
             group = select(runs, case=case, tool=BULKLOAD)
             latency = latency_ms_of(case)
             figure = med(group, lambda m: m.cpu_s_per_million)
+            million = _as_million_run(group, startup_s)
             rate = med(group, lambda m: m.records_per_s)
             bound = api_bound_records_per_s(latency)
             vs_zero = ratio(figure, zero_figure)
+            vs_zero_million = ratio(million, zero_million)
             rows.append(
                 [
                     FORMAT_NAMES.get(fmt, fmt),
                     f"{latency:g} ms",
                     num(group[0].input_records if group else None),
+                    num(million, 2),
+                    times(vs_zero_million) if latency > 0 else "1.00× (reference)",
                     num(figure, 2),
                     times(vs_zero) if latency > 0 else "1.00× (reference)",
                     num(rate),
@@ -197,11 +209,20 @@ def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
                 ]
             )
             if latency > 0:
+                # As 1M-record runs where section 1's start-up run is there: the goal's own
+                # figure, and stricter (start-up dilutes a ratio less at 1M than at 150k).
+                judged, used, base = (
+                    (vs_zero_million, million, zero_million)
+                    if vs_zero_million is not None
+                    else (vs_zero, figure, zero_figure)
+                )
+                how = "as 1M runs" if vs_zero_million is not None else "as measured"
                 verdicts.append(
                     (
                         f"2. CPU at {latency:g} ms ≤ {IDLE_RATIO_TARGET}× the 0 ms figure, {FORMAT_NAMES.get(fmt, fmt)}",
-                        f"{times(vs_zero)} ({num(figure, 2)} vs {num(zero_figure, 2)} CPU-s/M)",
-                        None if vs_zero is None else vs_zero <= IDLE_RATIO_TARGET,
+                        f"{times(judged)} ({num(used, 2)} vs {num(base, 2)} CPU-s/M {how};"
+                        f" {times(vs_zero)} as measured on {num(group[0].input_records if group else None)} records)",
+                        None if judged is None else judged <= IDLE_RATIO_TARGET,
                         "n/a (a ratio of two runs of this session)",
                     )
                 )
@@ -209,7 +230,9 @@ def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
         "input",
         "latency",
         "records",
-        "CPU-s per million",
+        "CPU-s/M as a 1M run",
+        "vs 0 ms",
+        "CPU-s/M as measured",
         "vs 0 ms",
         "records/s",
         "API bound rec/s",
@@ -220,9 +243,11 @@ def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
         "## 2. CPU per record while waiting on the API (200 ms and 1 s against 0 ms)",
         "",
         "The same input at each latency (one emulator per latency, the runs alternating between",
-        "them), so start-up weighs the same in every figure. Goal: idle gaps must not make a",
-        "record dearer, at most 1.2× its 0 ms CPU. The share of the bound is shown for",
-        "information (these runs are short at 200 ms; section 3 is the throughput goal).",
+        "them). Goal: idle gaps must not make a record dearer, at most 1.2× its 0 ms CPU. The",
+        "verdict compares the figures as 1M-record runs (section 1's start-up run plus these",
+        "runs' per-record CPU × 1M), as goal 1 does; at 150k records start-up is a large part",
+        "of each run and would pull the as-measured ratio toward 1. The share of the bound is",
+        "for information (the 200 ms runs are short; section 3 is the throughput goal).",
         "",
         *table(header, rows),
         "",

@@ -268,3 +268,19 @@ def test_saved_results_render_the_same_report(tmp_path: Path) -> None:
     assert render_markdown(context, loaded, loaded_resume) == render_markdown(
         CONTEXT, measurements, resume
     )
+
+
+def test_idle_verdict_compares_as_million_record_runs_when_start_up_was_measured() -> None:
+    records = 150_000
+    measurements = [
+        run("cpu", STARTUP_CASE, BULKLOAD, elapsed_s=0.1, cpu_s=0.5, records=1_000),
+        # 0 ms: 0.5 s start-up + 0.5 s for 150k records: 0.5 + 3.33 = 3.83 as a 1M run.
+        run("idle", "jsonl 0 ms", BULKLOAD, elapsed_s=2, cpu_s=1.0, records=records),
+        # 1 s: 1.15× as measured (start-up dilutes it), 0.5 + 4.33 = 4.83 as a 1M run: 1.26×.
+        run("idle", "jsonl 1000 ms", BULKLOAD, elapsed_s=10.4, cpu_s=1.15, records=records),
+    ]
+    line = verdict_lines(render_markdown(CONTEXT, measurements, None))[
+        "2. CPU at 1000 ms ≤ 1.2× the 0 ms figure, JSON Lines"
+    ]
+    assert "1.26× (4.83 vs 3.83 CPU-s/M as 1M runs; 1.15× as measured" in line
+    assert "**not met**" in line
