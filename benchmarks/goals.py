@@ -456,7 +456,8 @@ def memory_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]
     lines = [
         "## 5. Memory: peak RSS of the whole process tree",
         "",
-        "The loader and its worker processes, their RSS summed at each 50 ms sample from /proc",
+        "The loader and every process it started (its workers and multiprocessing's resource",
+        "tracker, ~11 MB), their RSS summed at each 50 ms sample from /proc",
         "(the highest sum over the run; shared pages count once per process, an upper bound),",
         "beside `ru_maxrss` of the largest single process. JSON Lines of mixed sizes (1% of",
         "2-60 KB records, 1 in 20,000 of 200-900 KB), emulator at 0 ms.",
