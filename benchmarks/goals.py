@@ -293,6 +293,7 @@ def bound_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
                 num(med(group, lambda m: m.cpu_s_per_million), 2),
                 num(max((m.tree_processes or 1) for m in group) if group else None),
                 num(med(group, lambda m: float(m.emulator_max_in_flight or 0))),
+                pct(med(group, lambda m: m.emulator_core_share or float("nan"))),
             ]
         )
         measured = f"{pct(share)} ({num(rate)} of {num(bound)} records/s)"
@@ -328,6 +329,7 @@ def bound_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
         "CPU-s per million",
         "processes",
         "max in flight",
+        "emulator busy (of its core)",
     ]
     lines = [
         "## 3. Share of the API bound",
@@ -337,6 +339,8 @@ def bound_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
         "The loader is free to use both cores (its worker processes too), on the same machine",
         "as the emulator. 'Share of 0 ms rate' compares with bulkload's median at 0 ms (section",
         "1): where the API bound is above that rate, the loader is CPU-bound, not API-bound.",
+        "'Emulator busy' is the emulator's CPU over the run's wall time: near 100% the",
+        "emulator (pinned to one core) is what holds the rate back, not the loader.",
         "",
         *table(header, rows),
         "",
@@ -411,9 +415,10 @@ def scaling_section(
     lines = [
         *title,
         "`--workers 0` runs everything in the loader process; N ≥ 1 reads, validates and",
-        "serializes in N worker processes while the loader process sends. The emulator shares",
-        "this 2-core machine and needs much of a core at 0 ms, so two workers cannot double",
-        "the rate here; what to expect on larger machines is in the README.",
+        "serializes in N worker processes while the loader process reads and sends. On this",
+        "2-core machine two workers compete with the loader process and the emulator (whose",
+        "CPU over each run is in the runs table); what to expect on larger machines is in the",
+        "README.",
         "",
         *table(header, rows),
         "",

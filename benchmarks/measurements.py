@@ -44,6 +44,14 @@ class Measurement:
     workers: str | None = None  # the --workers value passed; None: the loader's default
     pinned: str = ""  # where the loader ran, e.g. "core 0" or "" (free to use every core)
     load_1m: float | None = None  # the machine's 1-minute load average when the run started
+    emulator_cpu_s: float | None = None  # the emulator's CPU during the run (from /proc)
+
+    @property
+    def emulator_core_share(self) -> float | None:
+        """How busy the emulator was over the run: 1.0 is a whole core (the most it has)."""
+        if self.emulator_cpu_s is None or self.wall_s <= 0:
+            return None
+        return self.emulator_cpu_s / self.wall_s
 
     @property
     def ok(self) -> bool:

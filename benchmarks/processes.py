@@ -494,6 +494,11 @@ class Emulator:
             raise BenchmarkError("the emulator is not running")
         return self._process.pid
 
+    def cpu_s(self) -> float | None:
+        """The emulator's CPU seconds so far (from /proc; None where there is none)."""
+        stat = _read_stat(self.pid)
+        return None if stat is None else stat.cpu_ticks / _ticks_per_s()
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": self._api_key}
 

@@ -197,12 +197,14 @@ class Bench:
         argv, summary_path = self.loader_argv(loader, dataset, emulator.url, run_name)
         emulator.reset_stats()
         load_1m = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        emulator_cpu_before = emulator.cpu_s()
         result = run_child(
             argv,
             timeout_s=run_timeout_s(dataset.records),
             core=self.loader_core,
             cwd=self.cwd(tool),
         )
+        emulator_cpu_after = emulator.cpu_s()
         stats = emulator.stats()
         summary: dict[str, Any] = {}
         if summary_path.exists():
@@ -230,6 +232,11 @@ class Bench:
             workers=loader.workers,
             pinned=self.pinned,
             load_1m=load_1m,
+            emulator_cpu_s=(
+                emulator_cpu_after - emulator_cpu_before
+                if emulator_cpu_before is not None and emulator_cpu_after is not None
+                else None
+            ),
         )
         self.measurements.append(measurement)
         flag = (
@@ -522,8 +529,8 @@ def method_notes(bench: Bench, plan: Plan) -> list[str]:
         )
         notes.append(
             f"Pinned with os.sched_setaffinity: the emulator on core {bench.emulator_core}, {where}."
-            " The emulator stays pinned so its own parsing (up to a core at 0 ms) never moves"
-            " onto the loader's busiest core and every scenario places it the same way."
+            " The emulator stays pinned so its own work stays on one core in every scenario;"
+            " its CPU over each run is in the runs tables ('emulator busy')."
         )
     else:
         notes.append("Not pinned: fewer than two cores are available to this process.")

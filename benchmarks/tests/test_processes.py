@@ -166,6 +166,9 @@ def test_emulator_is_started_read_and_stopped(tmp_path: Path) -> None:
         emulator.create_table({"tableName": "t", "columns": [{"name": "a", "type": "string"}]})
         assert emulator.reset_stats()
         pid = emulator.pid
+        if Path("/proc/self/stat").exists():
+            cpu = emulator.cpu_s()
+            assert cpu is not None and cpu > 0  # it started an interpreter and answered
     with pytest.raises(BenchmarkError):
         emulator.pid  # noqa: B018
     with pytest.raises(ProcessLookupError):
