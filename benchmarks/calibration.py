@@ -112,16 +112,28 @@ class CpuFigure:
         return self.startup_s + self.per_record
 
 
-def startup_cpu(ms: Sequence[Measurement], tool: str) -> float | None:
+def started_workers(group: Sequence[Measurement]) -> bool:
+    """Whether these runs started worker processes (a tree of more than the loader)."""
+    return any((m.tree_processes or 1) > 1 for m in group)
+
+
+def startup_cpu(
+    ms: Sequence[Measurement], tool: str, *, with_workers: bool = False
+) -> float | None:
+    """The median CPU of the tool's start-up runs: for bulkload, those that started workers
+    (given ``--workers``) or those that did not, to match the runs it is subtracted from."""
     tool = BULKLOAD if tool == DRY_RUN else tool  # the same program, started the same way
-    return med(select(ms, scenario="cpu", case=STARTUP_CASE, tool=tool), lambda m: m.cpu_s)
+    runs = select(ms, scenario="cpu", case=STARTUP_CASE, tool=tool)
+    matching = [m for m in runs if (m.workers is not None) == with_workers]
+    return med(matching or runs, lambda m: m.cpu_s)
 
 
-def cpu_figure(ms: Sequence[Measurement], fmt: str, tool: str) -> CpuFigure | None:
-    group = select(ms, scenario="cpu", case=fmt, tool=tool)
+def as_million_run(group: Sequence[Measurement], ms: Sequence[Measurement]) -> CpuFigure | None:
+    """These runs' CPU figures, start-up (the matching start-up runs') counted once per 1M."""
     if not group:
         return None
-    startup = startup_cpu(ms, tool)
+    tool = group[0].tool
+    startup = startup_cpu(ms, tool, with_workers=started_workers(group))
     cpu = med(group, lambda m: m.cpu_s)
     records = group[0].records_ingested
     per_record = (
@@ -129,12 +141,18 @@ def cpu_figure(ms: Sequence[Measurement], fmt: str, tool: str) -> CpuFigure | No
         if cpu is not None and startup is not None and records
         else None
     )
+    if per_record is not None and per_record <= 0:
+        per_record = None  # a run cheaper than its start-up: not comparable, as measured
     return CpuFigure(
         records=group[0].input_records,
         direct=med(group, lambda m: m.cpu_s_per_million),
         per_record=per_record,
         startup_s=startup,
     )
+
+
+def cpu_figure(ms: Sequence[Measurement], fmt: str, tool: str) -> CpuFigure | None:
+    return as_million_run(select(ms, scenario="cpu", case=fmt, tool=tool), ms)
 
 
 def session_calibration(ms: Sequence[Measurement]) -> Calibration:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from benchmarks.calibration import (
     STARTUP_RECORDS_TEXT,
     CpuFigure,
+    as_million_run,
     cpu_figure,
     session_calibration,
-    startup_cpu,
 )
 from benchmarks.measurements import (
     BASELINE,
@@ -77,11 +77,17 @@ def cpu_section(
                     str(len(group)),
                 ]
             )
-    startup_rows = [
-        [tool, num(startup_cpu(ms, tool), 2)]
-        for tool in (BULKLOAD, BASELINE, NAIVE)
-        if startup_cpu(ms, tool) is not None
-    ]
+    startup_rows = []
+    for tool in (BULKLOAD, BASELINE, NAIVE):
+        for with_workers in (False, True) if tool == BULKLOAD else (False,):
+            group = [
+                m
+                for m in select(runs, case=STARTUP_CASE, tool=tool)
+                if (m.workers is not None) == with_workers
+            ]
+            if group:
+                label = f"{tool} --workers {group[0].workers}" if with_workers else tool
+                startup_rows.append([label, num(med(group, lambda m: m.cpu_s), 2)])
     header = [
         "input",
         "tool",
@@ -106,10 +112,11 @@ def cpu_section(
         "The goal's figure is that of one 1M-record run, start-up included once: the median CPU",
         f"of the tool's {STARTUP_RECORDS_TEXT} JSON Lines run plus its per-record CPU × 1M (so a",
         "shorter run does not count start-up more heavily); 'as measured' is CPU / records of",
-        "the runs themselves, 'start-up excluded' the per-record part alone. bulkload's start-up",
-        "run is given as many `--workers` as its default starts here, so starting them is",
-        "counted as fixed cost too. Parquet's start-up also imports pyarrow, which its",
-        "per-record part carries. `baseline` is the older tree",
+        "the runs themselves, 'start-up excluded' the per-record part alone. bulkload has two",
+        "start-up runs: one as its default starts on 1,000 records (no workers) and one with",
+        "as many `--workers` as `auto` starts on a longer input; runs that started workers",
+        "subtract the second, so starting them counts as fixed cost. Parquet's start-up",
+        "also imports pyarrow, which its per-record part carries. `baseline` is the older tree",
         "(`--baseline-tree`), `naive` the one-hour loader, `--dry-run` bulkload reading,",
         "validating and cutting batches without sending.",
         "",
@@ -161,20 +168,16 @@ def cpu_section(
 # -- goal 2: CPU while waiting -----------------------------------------------------------------
 
 
-def _as_million_run(group: Sequence[Measurement], startup_s: float | None) -> float | None:
-    """CPU of one 1M-record run, from these runs and the tool's start-up run (section 1)."""
-    cpu = med(group, lambda m: m.cpu_s)
-    records = group[0].records_ingested if group else 0
-    if cpu is None or startup_s is None or not records:
-        return None
-    return startup_s + (cpu - startup_s) / records * 1e6
+def _million(group: Sequence[Measurement], ms: Sequence[Measurement]) -> float | None:
+    """As a 1M-record run where section 1's start-up runs are there and comparable."""
+    figure = as_million_run(group, ms)
+    return None if figure is None or figure.per_record is None else figure.as_million_run
 
 
 def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
     runs = select(ms, scenario="idle")
     if not runs:
         return [], []
-    startup_s = startup_cpu(ms, BULKLOAD)  # None when the cpu scenario did not run
     rows = []
     verdicts: list[Verdict] = []
     formats = list(dict.fromkeys(format_of(c) for c in cases(ms, "idle")))
@@ -183,12 +186,12 @@ def idle_section(ms: Sequence[Measurement]) -> tuple[list[str], list[Verdict]]:
         at_zero = next((c for c in fmt_cases if latency_ms_of(c) == 0), None)
         zero_group = select(runs, case=at_zero, tool=BULKLOAD) if at_zero else []
         zero_figure = med(zero_group, lambda m: m.cpu_s_per_million)
-        zero_million = _as_million_run(zero_group, startup_s)
+        zero_million = _million(zero_group, ms)
         for case in fmt_cases:
             group = select(runs, case=case, tool=BULKLOAD)
             latency = latency_ms_of(case)
             figure = med(group, lambda m: m.cpu_s_per_million)
-            million = _as_million_run(group, startup_s)
+            million = _million(group, ms)
             rate = med(group, lambda m: m.records_per_s)
             bound = api_bound_records_per_s(latency)
             vs_zero = ratio(figure, zero_figure)

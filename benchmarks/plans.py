@@ -121,7 +121,7 @@ def estimate_s(plan: Plan, chosen: Sequence[str], *, baseline: bool, workers: bo
         total += n * (
             _run_s(NAIVE, "jsonl", plan.cpu_records) + _run_s(DRY_RUN, "jsonl", plan.cpu_records)
         )
-        total += n * (3 if baseline else 2) * RUN_OVERHEAD_S
+        total += n * (4 if baseline else 3) * RUN_OVERHEAD_S
     if "idle" in chosen:
         for fmt in plan.idle_formats:
             total += n * sum(

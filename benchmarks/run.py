@@ -331,10 +331,13 @@ class Bench:
                     runs.append((emulator, "cpu", fmt, Loader(DRY_RUN), datasets[fmt]))
             self.alternate(runs, self.plan.repeats)
             # The fixed cost of a run (interpreter, imports, session): subtracted in the report.
-            # bulkload's with as many workers as its default starts on a longer input (auto
-            # waits some chunks first, explicit workers start at once), so the cost of
-            # starting them counts as fixed, as in a 1M-record run, not per record.
-            startup = [Loader(BULKLOAD, workers=self.auto_workers()), Loader(NAIVE)]
+            # bulkload's twice: as its default starts on 1,000 records (no workers: auto
+            # waits some chunks first) and with the workers auto starts on a longer input
+            # (explicit ones start at once), so runs that started workers count starting
+            # them as fixed cost, as in a 1M-record run, not per record.
+            startup = [Loader(BULKLOAD), Loader(NAIVE)]
+            if self.auto_workers() is not None:
+                startup.insert(1, Loader(BULKLOAD, workers=self.auto_workers()))
             startup += [Loader(BASELINE)] if self.baseline_tree else []
             self.alternate(
                 [(emulator, "cpu", STARTUP_CASE, loader, tiny) for loader in startup],

@@ -38,6 +38,7 @@ def run(
     tree_rss: float | None = None,
     records: int = 1_000_000,
     workers: str | None = None,
+    processes: int = 1,
 ) -> Measurement:
     return Measurement(
         scenario=scenario,
@@ -55,7 +56,7 @@ def run(
         emulator_requests=records // 500,
         emulator_records=records,
         tree_peak_rss_mb=tree_rss,
-        tree_processes=1,
+        tree_processes=processes,
         workers=workers,
     )
 
@@ -284,3 +285,26 @@ def test_idle_verdict_compares_as_million_record_runs_when_start_up_was_measured
     ]
     assert "1.26× (4.83 vs 3.83 CPU-s/M as 1M runs; 1.15× as measured" in line
     assert "**not met**" in line
+
+
+def test_runs_that_started_workers_subtract_the_start_up_run_that_did_too() -> None:
+    half = 500_000
+    measurements = [
+        run("cpu", STARTUP_CASE, BULKLOAD, elapsed_s=0.1, cpu_s=0.5, records=1_000),
+        run("cpu", STARTUP_CASE, BULKLOAD, elapsed_s=1, cpu_s=1.2, records=1_000, workers="1"),
+        # JSONL started a worker: (2.2 - 1.2) / 500k = 2.0 per million, + 1.2 = 3.2.
+        run("cpu", "jsonl", BULKLOAD, elapsed_s=5, cpu_s=2.2, records=half, processes=3),
+        # Parquet did not: (1.5 - 0.5) / 500k = 2.0 per million, + 0.5 = 2.5.
+        run("cpu", "parquet", BULKLOAD, elapsed_s=5, cpu_s=1.5, records=half),
+    ]
+    text = render_markdown(CONTEXT, measurements, None)
+    lines = verdict_lines(text)
+    assert (
+        "3.20 CPU-s/M (2.00 start-up excluded)"
+        in lines["1. CPU at 0 ms, JSON Lines ≤ 2.5 CPU-s per million (all processes)"]
+    )
+    assert (
+        "2.50 CPU-s/M (2.00 start-up excluded)"
+        in lines["1. CPU at 0 ms, Parquet ≤ 3.0 CPU-s per million (all processes)"]
+    )
+    assert "| bulkload --workers 1 | 1.20 |" in text
