@@ -418,3 +418,26 @@ def test_the_bad_record_limit_stops_at_the_same_record_with_workers(tmp_path: Pa
     rejects = sum(len(entry[1] if entry[0] == "loose" else entry[3]) for entry in handed)
     assert rejects == 41  # exactly the limit + 1, all handed over to be listed
     assert _produce(paths, 2, max_bad_records=40) == alone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_starts_with_the_stop_signals_blocked_so_ctrl_c_cannot_kill_it_while_it_imports() -> (
+    None
+):
+    import multiprocessing
+
+    from bulkload.contract.validate import RecordValidator
+    from bulkload.pipeline.chunkcheck import ChunkChecker
+    from bulkload.pipeline.readers.chunks import ChunkKind
+
+    with ChunkPool(ChunkChecker(RecordValidator(SCHEMA)), 1) as pool:
+        pool.submit(ChunkKind.RAW_JSON, None, False, [b'{"id": 1}']).verdict(lambda: None)
+        (worker,) = [
+            child
+            for child in multiprocessing.active_children()
+            if "resource_tracker" not in " ".join(Path(f"/proc/{child.pid}/cmdline").read_text())
+        ]
+        status = Path(f"/proc/{worker.pid}/status").read_text()
+    blocked = int(status.split("SigBlk:")[1].split()[0], 16)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        assert blocked & (1 << (signum - 1)), signal.Signals(signum).name

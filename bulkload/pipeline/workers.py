@@ -18,12 +18,13 @@ dying is checked again in the loader process, which then raises what ``--workers
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -89,6 +90,24 @@ def validator_recipe(validator: Validator) -> ValidatorRecipe:
     raise TypeError(f"no recipe for {type(validator).__name__}")
 
 
+# The signals by which the loader is asked to stop: for the loader alone to hear.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block the stop signals in this thread (the kernel hands them to another thread of the
+    loader meanwhile), for a child started here to inherit the mask."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 # ---- in the worker process ----------------------------------------------------------------
 
 _checker: ChunkChecker | None = None
@@ -98,7 +117,7 @@ _failpoints = FailPoints()
 def _start_worker(recipe: ValidatorRecipe) -> None:
     # Ctrl-C reaches the whole process group: the loader drains and saves, then closes the
     # pool; a worker dying of the signal first would only turn that stop into a failure.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     # A loader killed outright (kill -9) cannot close the pool: its end of the pipe is held
     # by every worker too, so none would ever see it close. The parent's sentinel can.
@@ -207,11 +226,18 @@ class ChunkPool:
             if self._count == 0 or self._wait_chunks > 0:
                 self._wait_chunks -= 1
                 return Ticket(self, args, None)
-            executor = self._executor = self._start()
+            with _stop_signals_blocked():  # the pool's queues may start the resource tracker
+                executor = self._executor = self._start()
         try:
-            return Ticket(self, args, executor.submit(_check_in_worker, *args))
+            # submit() may spawn a worker: with the stop signals blocked in this thread, the
+            # child starts with them blocked too, so a Ctrl-C that reaches the process group
+            # while the child is still importing cannot kill it (its initializer then ignores
+            # them for good). multiprocessing's resource tracker is started the same way.
+            with _stop_signals_blocked():
+                future = executor.submit(_check_in_worker, *args)
         except BrokenProcessPool:
             raise _worker_died() from None
+        return Ticket(self, args, future)
 
     def _start(self) -> ProcessPoolExecutor:
         log.debug("starting %d worker processes", self._count)
