@@ -1,5 +1,10 @@
-"""Parquet through pyarrow (optional): batches of rows as Python objects; the position is
-the number of rows consumed, and whole row groups before it are skipped unread."""
+"""Parquet through pyarrow (optional): batches of rows; the position is the number of rows
+consumed, and whole row groups before it are skipped unread.
+
+A chunk's items are an ``ArrowRows``: the batch's rows as dicts (ChunkKind.OBJECTS, what
+``check_object`` takes) made only when someone iterates them, so that
+``bulkload.contract.arrowfast.ArrowChunkEncoder`` can convert the batch a column at a time
+instead (and a chunk pickles as Arrow buffers, not as Python objects)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ def read_parquet(input_file: InputFile, start: int, chunk_records: int) -> Itera
         raise InputError(
             f"input {name} is parquet, which needs pyarrow: install bulkload[parquet]"
         ) from None
+    from bulkload.contract.arrowfast import ArrowRows
+
     arrow_errors = (OSError, pyarrow.ArrowException)
     try:
         parquet_file = parquet.ParquetFile(input_file.path)
@@ -56,7 +63,7 @@ def read_parquet(input_file: InputFile, start: int, chunk_records: int) -> Itera
                 batch = batch.slice(to_skip)
                 row += to_skip
                 to_skip = 0
-            items = batch.to_pylist()
+            items = ArrowRows(batch)
             positions = range(row + 1, row + 1 + len(items))
             row += len(items)
             consumed = size * row // total_rows if total_rows else size
