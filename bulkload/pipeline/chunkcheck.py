@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bulkload.contract.arrowrows import ArrowRows
 from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordInvalid, RecordValidator
@@ -50,6 +51,7 @@ class ChunkChecker:
         self.validator = validator
         self._csv_encoders: dict[tuple[str, ...], Callable[[Any], bytes]] = {}
         self._csv_chunk_encoders: dict[tuple[str, ...], CsvChunkEncoder] = {}
+        self._arrow_encoder: Callable[[ArrowRows], list[Outcome]] | None = None
 
     def check(
         self, kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
@@ -77,6 +79,13 @@ class ChunkChecker:
                 if encode is None:
                     encode = self._csv_encoders[names] = validator.csv_encoder(list(names))
                 outcomes = list(_outcomes(encode, items))
+        elif isinstance(validator, RecordValidator) and isinstance(items, ArrowRows):
+            # Parquet: the record batch a column at a time (contract/arrowfast.py)
+            if self._arrow_encoder is None:
+                from bulkload.contract.arrowfast import ArrowChunkEncoder  # imports pyarrow
+
+                self._arrow_encoder = ArrowChunkEncoder(validator)
+            outcomes = self._arrow_encoder(items)
         else:
             outcomes = list(_outcomes(validator.check_object, items))
         all_bytes = set(map(type, outcomes)) <= {bytes}
