@@ -5,7 +5,8 @@
           └───────────── verdicts taken back in input order ─────────────────┘
 
 Validation and conversion to the JSON sent (``chunkcheck.ChunkChecker``) are most of a
-load's CPU and need nothing but a chunk's items, so they can run on other cores. Reading,
+load's CPU and need nothing but a chunk's items, so they can run on other cores (CSV rows
+excepted: pickling their str fields costs more than converting them, see ``submit``). Reading,
 the batcher, the rejects' accounting and every request stay in the loader process, and the
 producer takes verdicts in the order it read the chunks: the batches are the same bytes
 whether N is 0, 1 or 16, so resume and the checkpoint do not depend on it.
