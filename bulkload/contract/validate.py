@@ -3,8 +3,10 @@
 Hot path (``check_raw`` on a valid record): one typed msgspec decode that checks keys,
 JSON syntax, integers, booleans, strings and date shapes while it parses, then a few cheap
 post-checks: numeric values are kept as raw JSON text (digits count *as written*, which a
-float would lose) and fast-accepted by a per-column regex; dates are calendar-checked only
-when their day is above 28; duplicate keys are ruled out by counting colons. A valid record
+float would lose) and fast-accepted a whole column at a time, by byte operations or
+msgspec's date parser where ``columncheck`` has a shortcut, else by a per-column regex;
+dates are calendar-checked only when their day is above 28; duplicate keys are ruled out by
+counting colons. A valid record
 is sent as its own bytes, never re-serialized.
 
 Anything the hot path does not accept goes to the slow path, which re-reads the record with
@@ -31,6 +33,7 @@ import orjson
 from msgspec import UNSET, Meta, Raw
 
 from bulkload.contract.coerce import Converted, Refusal, coerce_value
+from bulkload.contract.columncheck import dates_check, numbers_check
 from bulkload.contract.formats import DateFormat, compile_format
 from bulkload.contract.nesting import (
     MAX_JSON_DEPTH,
@@ -535,13 +538,24 @@ class RecordValidator:
         self._strict_decode = self._strict_decoder.decode
         self._complete_decode = msgspec.json.Decoder(complete).decode
         self._width = len(self._rules)
+        # Per column: a cheap whole-column check (columncheck; None where none exists),
+        # then the regex, which decides whenever the cheap check does not say yes.
         self._numeric_checks = [
-            (i, _fast_numeric_pattern(rule.limits).fullmatch)
+            (
+                i,
+                numbers_check(rule.limits.before, rule.limits.after, MAX_DIGITS),
+                _fast_numeric_pattern(rule.limits).fullmatch,
+            )
             for i, rule in enumerate(self._rules)
             if rule.limits is not None
         ]
         self._date_checks = [
-            (i, rule.date_format, rule.date_format.text.count(":"))
+            (
+                i,
+                rule.date_format,
+                rule.date_format.text.count(":"),
+                dates_check(rule.date_format),
+            )
             for i, rule in enumerate(self._rules)
             if rule.date_format is not None
         ]
@@ -554,8 +568,8 @@ class RecordValidator:
         # The columns the bulk check always reads (strings only when colons disagree);
         # integers and booleans are msgspec's alone.
         checked = sorted(
-            {i for i, _ in self._numeric_checks}
-            | {i for i, _, _ in self._date_checks}
+            {i for i, _, _ in self._numeric_checks}
+            | {i for i, _, _, _ in self._date_checks}
             | set(self._json_indexes)
         )
         self._column_getters = [(i, attrgetter(f"c{i}")) for i in checked]
@@ -669,18 +683,26 @@ class RecordValidator:
         else:
             expected_colons = len(raws) * self._width
             columns = {i: list(map(getter, records)) for i, getter in self._column_getters}
-        for i, fullmatch in self._numeric_checks:
+        for i, surely_fit, fullmatch in self._numeric_checks:
             values = columns[i]
-            if values and fullmatch(b"\n".join(values)) is None:
+            if not values:
+                continue
+            joined_values = b"\n".join(values)
+            if surely_fit is not None and surely_fit(values, joined_values):
+                continue
+            if fullmatch(joined_values) is None:
                 return False
-        for i, fmt, colons in self._date_checks:
+        for i, fmt, colons, surely_real in self._date_checks:
             texts = [value for value in columns[i] if value is not None]
             if not texts:
                 continue
             joined = "\n".join(texts)
-            if joined.count("\n") != len(texts) - 1 or fmt.many.fullmatch(joined) is None:
+            if joined.count("\n") != len(texts) - 1:
                 return False
-            if not _days_exist(texts, joined, fmt):
+            surely = surely_real is not None and surely_real(joined, len(texts))
+            if not surely and (
+                fmt.many.fullmatch(joined) is None or not _days_exist(texts, joined, fmt)
+            ):
                 return False
             expected_colons += colons * len(texts)
         for i in self._json_indexes:
