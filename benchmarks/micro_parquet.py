@@ -2,6 +2,7 @@
 
     python -m benchmarks.micro_parquet write --records 200000 [--dir /tmp/pq]
     python -m benchmarks.micro_parquet stage --records 200000 [--dir /tmp/pq] [--repeat 1]
+    python -m benchmarks.micro_parquet memory --records 1000000 --row-groups 100000,1000000
     python -m benchmarks.micro_parquet ab --a TREE_A --b TREE_B --records 200000 --pairs 3
 
 ``write`` turns the benchmark's small JSONL records (``benchmarks.datagen --kind small``)
@@ -15,6 +16,9 @@ file sits beside the JSONL file and is reused while it exists.
 row: the definition, what a load did before arrowfast), ``parquet-arrow`` (read_chunks +
 ArrowChunkEncoder). Under callgrind, run it twice with different ``--repeat`` and subtract,
 so start-up cancels out.
+
+``memory`` runs whole loads of files in row groups of each ``--row-groups`` size at each
+``--workers`` and prints the process tree's peak RSS (what issue 11 bounds) and CPU.
 
 ``ab`` runs whole ``bulkload load`` of the Parquet and the JSONL file against one
 ``--no-store`` emulator at 0 ms, trees A and B alternating, and prints median CPU s.
@@ -37,6 +41,7 @@ from typing import Any
 from benchmarks import datagen
 
 API_KEY = "pq-key"
+ROW_GROUP = 100_000  # rows per row group of the benchmark's file (datagen's too)
 
 
 def _paths(directory: Path, records: int) -> tuple[Path, Path]:
@@ -52,14 +57,17 @@ def _paths(directory: Path, records: int) -> tuple[Path, Path]:
     return jsonl, jsonl.with_suffix(".parquet")
 
 
-def write(directory: Path, records: int) -> tuple[Path, Path]:
-    """The JSONL file and its Parquet twin (written once)."""
+def write(directory: Path, records: int, row_group: int = ROW_GROUP) -> tuple[Path, Path]:
+    """The JSONL file and its Parquet twin (written once), in row groups of ``row_group``
+    rows (the default's file keeps its old name)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
     jsonl, parquet = _paths(directory, records)
+    if row_group != ROW_GROUP:
+        parquet = parquet.with_name(f"{parquet.stem}-g{row_group}.parquet")
     if parquet.exists():
         return jsonl, parquet
     inferred = pj.read_json(jsonl)
@@ -78,7 +86,7 @@ def write(directory: Path, records: int) -> tuple[Path, Path]:
     }
     table = pa.table(columns)
     tmp = parquet.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, row_group_size=100_000)
+    pq.write_table(table, tmp, row_group_size=row_group)
     os.replace(tmp, parquet)
     print(f"{parquet} rows={table.num_rows} bytes={parquet.stat().st_size}\n{table.schema}")
     return jsonl, parquet
@@ -183,9 +191,48 @@ def ab(directory: Path, records: int, tree_a: Path, tree_b: Path, pairs: int) ->
     return 0
 
 
+def memory(
+    directory: Path, records: int, row_groups: Sequence[int], workers: Sequence[str], repeat: int
+) -> int:
+    """Whole ``bulkload load`` runs of Parquet files cut in row groups of each size, at each
+    --workers: the peak summed RSS of the loader's process tree (TreeSampler), its largest
+    process (ru_maxrss) and CPU s (wait4: the loader and every worker it reaped)."""
+    from benchmarks.processes import Emulator, bulkload_command, run_child
+
+    definition = datagen.table_definition()
+    files = {group: write(directory, records, group)[1] for group in row_groups}
+    with tempfile.TemporaryDirectory() as work, Emulator(api_key=API_KEY) as emulator:
+        emulator.create_table(definition)
+        for number in range(repeat):
+            for group, source in files.items():
+                for count in workers:
+                    run = Path(work) / f"g{group}-w{count}-{number}"
+                    argv = bulkload_command(
+                        "load", datagen.TABLE_NAME, str(source), "--base-url", emulator.url,
+                        "--api-key", API_KEY, "--no-progress", "--checkpoint", f"{run}.cp",
+                        "--rejects", f"{run}.rej", "--summary-json", f"{run}.json",
+                        "--workers", count,
+                    )  # fmt: skip
+                    result = run_child(argv, timeout_s=600)
+                    summary = json.loads(Path(f"{run}.json").read_text(encoding="utf-8"))
+                    ok = result.exit_code == 0 and summary["records_ingested"] == records
+                    print(
+                        f"row groups {group:>9,} --workers {count}: tree peak RSS "
+                        f"{result.tree_peak_rss_mb or 0:5.0f} MB ({result.tree_processes} proc), "
+                        f"largest {result.max_rss_mb:4.0f} MB, CPU {result.cpu_s:5.2f} s, "
+                        f"wall {result.wall_s:5.2f} s, load avg {os.getloadavg()[0]:.2f}"
+                        + ("" if ok else "  !! not every record ingested"),
+                        flush=True,
+                    )
+                    if not ok:
+                        print(result.stderr_tail, file=sys.stderr)
+                        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("write", "stage", "ab"))
+    parser.add_argument("what", choices=("write", "stage", "ab", "memory"))
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "micro_parquet")
     parser.add_argument(
@@ -195,10 +242,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--a", type=Path, help="for ab: the baseline tree")
     parser.add_argument("--b", type=Path, help="for ab: the changed tree")
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument(
+        "--row-groups", default=str(ROW_GROUP), help="for write and memory, comma-separated"
+    )
+    parser.add_argument("--workers", default="0,1", help="for memory, comma-separated")
     args = parser.parse_args(argv)
+    row_groups = [int(size) for size in args.row_groups.split(",")]
     if args.what == "write":
-        write(args.dir, args.records)
+        for size in row_groups:
+            write(args.dir, args.records, size)
         return 0
+    if args.what == "memory":
+        return memory(args.dir, args.records, row_groups, args.workers.split(","), args.repeat)
     if args.what == "stage":
         stage(args.dir, args.records, args.kinds.split(","), args.repeat)
         return 0

@@ -6,7 +6,8 @@
 
 Validation and conversion to the JSON sent (``chunkcheck.ChunkChecker``) are most of a
 load's CPU and need nothing but a chunk's items, so they can run on other cores (CSV rows
-excepted: pickling their str fields costs more than converting them, see ``submit``). Reading,
+and Parquet batches excepted: handing them over costs more than converting them, see
+``submit``). Reading,
 the batcher, the rejects' accounting and every request stay in the loader process, and the
 producer takes verdicts in the order it read the chunks: the batches are the same bytes
 whether N is 0, 1 or 16, so resume and the checkpoint do not depend on it.
@@ -30,6 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from bulkload.contract.arrowrows import ArrowRows
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordValidator
 from bulkload.errors import BulkloadError, WorkerFailed
@@ -222,10 +224,14 @@ class ChunkPool:
         self, kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
     ) -> Ticket:
         args = (kind, header, exact_header, items)
-        if kind is ChunkKind.CSV_ROWS:
+        if kind is ChunkKind.CSV_ROWS or isinstance(items, ArrowRows):
             # A CSV chunk's rows are lists of str: pickling 2,000 x N fields there and back
             # costs more than converting them (make bench: --workers 1 took 7.5-8.4 CPU s for
             # 300k rows where 0 took 4.4-5.6, and was slower), so they are checked here.
+            # Parquet too: a batch goes a column at a time for less than its bytes' trip
+            # back costs, and a worker must import pyarrow (~90 MB of RSS, ~0.4 CPU s):
+            # 200k rows, --workers 1 against 0, 1.33x the CPU, 1.23x the wall time, and
+            # the tree at 279 MB where the loader alone peaks at 164 (PROFILE.md).
             return Ticket(self, args, None)
         executor = self._executor
         if executor is None:
