@@ -31,7 +31,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bulkload.contract.arrowrows import ArrowRows
+from bulkload.contract.arrowrows import ArrowRows, rows_of, unheld_problems
 from bulkload.contract.formats import DateFormat
 from bulkload.contract.schema import ColumnType
 from bulkload.contract.validate import (
@@ -74,6 +74,48 @@ def _outcome(check: Callable[[Any], bytes], row: Any) -> bytes | RecordInvalid:
         return check(row)
     except RecordInvalid as exc:
         return exc
+
+
+def _row_outcomes(
+    validator: RecordValidator, batch: pa.RecordBatch, kept: set[str] | None = None
+) -> list[bytes | RecordInvalid]:
+    """check_object of each row as ``arrowrows.rows_of`` reads it. A value Python cannot
+    hold (an ``UnheldValue``) refuses its row when its field loads into a column (one of
+    ``kept``; None: any field); in a field the load drops it is dropped like any value."""
+    rows, unheld = rows_of(batch)
+    check = validator.check_object
+    if not unheld:
+        return [_outcome(check, row) for row in rows]
+    return [_unheld_outcome(validator, row, kept) for row in rows]
+
+
+def _unheld_outcome(
+    validator: RecordValidator, row: dict[str, Any], kept: set[str] | None
+) -> bytes | RecordInvalid:
+    unheld = {key: found for key in row if (found := unheld_problems({key: row[key]}))}
+    if not unheld:
+        return _outcome(validator.check_object, row)
+    # a dropped field's value is never looked at: None is dropped the same way
+    row = {key: None if key in unheld else value for key, value in row.items()}
+    problems = [
+        problem for key, found in unheld.items() if kept is None or key in kept for problem in found
+    ]
+    if not problems:
+        return _outcome(validator.check_object, row)
+    # The other fields' problems too, as check_object lists every one; the record is
+    # refused whatever they hold, so what that check counted (coerced records, dropped
+    # fields) is put back.
+    coerced, dropped = validator.records_coerced, validator.dropped_fields.copy()
+    rest = _outcome(validator.check_object, row)
+    validator.records_coerced = coerced
+    validator.dropped_fields.clear()
+    validator.dropped_fields.update(dropped)
+    if isinstance(rest, RecordInvalid):
+        problems += rest.problems
+    more = len(problems) - 1
+    reason = problems[0] + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+    column = next(key for key in unheld if kept is None or key in kept)
+    return RecordInvalid(reason, column, problems)
 
 
 def _false_where_null(mask: pa.Array) -> pa.Array:
@@ -511,6 +553,7 @@ class _BatchPlan:
         self.validator = validator
         self.columns: list[tuple[int, pa.Scalar, _Column]] = []
         self.dropped: list[str] = []
+        self.kept: set[str] | None = None  # the fields that load into a column
         keys = _keys(validator, list(schema.names))
         self.rows_only = keys is None
         if keys is None:
@@ -528,12 +571,13 @@ class _BatchPlan:
                 continue
             prefix = pa.scalar(b',"' + key.encode() + b'":', _BINARY)
             self.columns.append((index, prefix, _Column(rule, schema.field(index).type)))
+        self.kept = {schema.names[index] for index, _, _ in self.columns}
 
     def encode(self, batch: pa.RecordBatch) -> list[bytes | RecordInvalid]:
         validator = self.validator
         count = batch.num_rows
         if self.rows_only:
-            return [_outcome(validator.check_object, row) for row in batch.to_pylist()]
+            return _row_outcomes(validator, batch)
         if not count:
             return []
         parts: list[Any] = []
@@ -563,9 +607,9 @@ class _BatchPlan:
         if unsure is not None and pc.any(unsure).as_py():
             where = pc.indices_nonzero(unsure)
             slow = where.to_pylist()
-            check = validator.check_object
-            for at, row in zip(slow, batch.take(where).to_pylist(), strict=True):
-                out[at] = _outcome(check, row)
+            slow_outcomes = _row_outcomes(validator, batch.take(where), self.kept)
+            for at, outcome in zip(slow, slow_outcomes, strict=True):
+                out[at] = outcome
         accepted = count - len(slow)
         if self.dropped and accepted:
             for name in self.dropped:
