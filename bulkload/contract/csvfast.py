@@ -27,6 +27,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
+from bulkload.contract.columncheck import dates_check
 from bulkload.contract.schema import MAX_PRECISION, ColumnType
 from bulkload.contract.validate import (
     RecordInvalid,
@@ -119,6 +120,8 @@ class _ColumnEncoder:
             assert rule.date_format is not None
             # A text that matched the format holds digits, signs and the format's literals.
             self._dates_need_no_escape = _NEEDS_ESCAPE.search(rule.date_format.text) is None
+            # msgspec's date parser on the whole column, where it reads the format exactly
+            self._surely_real = dates_check(rule.date_format)
             self.bulk = self._dates
 
     def pieces(self, values: Sequence[str]) -> ColumnOutcome:
@@ -186,9 +189,12 @@ class _ColumnEncoder:
         fmt = self.rule.date_format
         assert fmt is not None
         joined = "\n".join(values)
-        if joined.count("\n") != len(values) - 1 or fmt.many.fullmatch(joined) is None:
+        if joined.count("\n") != len(values) - 1:
             return None
-        if not _days_exist(list(values), joined, fmt):
+        surely = self._surely_real is not None and self._surely_real(joined, len(values))
+        if not surely and (
+            fmt.many.fullmatch(joined) is None or not _days_exist(list(values), joined, fmt)
+        ):
             return None
         if self._dates_need_no_escape:
             return values, True
