@@ -126,6 +126,17 @@ CASES: dict[str, tuple[dict[str, Any], Any, str]] = {
         pa.array([None, {"a": 2}], pa.struct([("a", pa.int64())])),
         "column 'v': expected a string, got an object",
     ),
+    # a string view has no take kernel, which the rows sent the slow way went through
+    "string-view-not-a-date": (
+        {"type": "date"},
+        pa.array(["2024-01-01", "x"], pa.string_view()),
+        "column 'v': expected a date in format YYYY-MM-DD, got \"x\"",
+    ),
+    "list-of-string-views-not-a-string": (
+        {"type": "string"},
+        pa.array([None, ["x"]], pa.list_(pa.string_view())),
+        "column 'v': expected a string, got an array",
+    ),
     "list-into-integer": (
         {"type": "integer"},
         pa.array([None, [2]], pa.list_(pa.int64())),

@@ -607,7 +607,14 @@ class _BatchPlan:
         if unsure is not None and pc.any(unsure).as_py():
             where = pc.indices_nonzero(unsure)
             slow = where.to_pylist()
-            slow_outcomes = _row_outcomes(validator, batch.take(where), self.kept)
+            try:
+                slow_outcomes = _row_outcomes(validator, batch.take(where), self.kept)
+            except pa.ArrowNotImplementedError:
+                # string and binary views (also inside lists) have no take kernel: each
+                # slow row as a slice of its own
+                slow_outcomes = [
+                    _row_outcomes(validator, batch.slice(at, 1), self.kept)[0] for at in slow
+                ]
             for at, outcome in zip(slow, slow_outcomes, strict=True):
                 out[at] = outcome
         accepted = count - len(slow)
