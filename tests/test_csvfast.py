@@ -3,7 +3,9 @@
 - ``CsvChunkEncoder`` (bulkload/contract/csvfast.py) against ``csv_encoder``, the row
   encoder: byte-identical JSON for every row, the same reason for every refused one.
 - The CSV reader's block path (``_CsvLineFeeder.take_block``) against the line-at-a-time
-  path: the same chunks (rows, lines, positions, problems).
+  path: the same chunks (rows, lines, positions, problems); and so the raw blocks that a
+  worker parses (``csv_blocks``: ``parse_csv_block``, ``CsvBlockTake``), at block sizes
+  that cut rows and quoted fields.
 
 Field values are drawn from the edges of the hostile catalogue (tests/hostile/) and of the
 column rules: quoted line breaks, empty = NULL, numeric text kept exact, booleans in every
@@ -26,8 +28,10 @@ from hypothesis import strategies as st
 from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
-from bulkload.pipeline.readers import discover_inputs, read_chunks
+from bulkload.pipeline.chunkcheck import ChunkChecker
+from bulkload.pipeline.readers import Chunk, discover_inputs, read_chunks
 from bulkload.pipeline.readers.csv import _CsvLineFeeder
+from bulkload.pipeline.workers import ChunkPool
 from tests.hostile.cases import CASES
 
 SCHEMA = TableSchema.from_json(
@@ -293,7 +297,21 @@ def test_the_benchmark_shape_goes_through_the_bulk_path_unchanged() -> None:
 # -- the reader's block path ------------------------------------------------------------------
 
 
-def _chunks(path: Path, buffer_bytes: int, *, lines_only: bool) -> list[Any]:
+def _block_chunks(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Raw blocks (``csv_blocks=True``) taken as the producer takes them: parsed by a chunk
+    checker (which keeps every row's fields here), a row cut by a block's end parsed again
+    with the next block, cut into the chunks read_csv cuts."""
+    checker = ChunkChecker(RecordValidator(SCHEMA), keep_rows_over=-1)
+    with ChunkPool(checker, 0) as pool:
+        for chunk in chunks:
+            ticket = pool.submit(chunk.kind, chunk.header, False, chunk.items)
+            for taken, _verdict in ticket.taken(chunk, lambda: None):
+                yield taken
+
+
+def _chunks(
+    path: Path, buffer_bytes: int, *, lines_only: bool, blocks: bool = False, limit: int = 1 << 26
+) -> list[Any]:
     [input_file] = discover_inputs([str(path)])
     original = _CsvLineFeeder.take_block
     if lines_only:
@@ -301,14 +319,21 @@ def _chunks(path: Path, buffer_bytes: int, *, lines_only: bool) -> list[Any]:
     try:
         out: list[Any] = []
         try:
-            for chunk in read_chunks(input_file, chunk_records=7, buffer_bytes=buffer_bytes):
+            chunks = read_chunks(
+                input_file,
+                chunk_records=7,
+                buffer_bytes=buffer_bytes,
+                max_record_bytes=limit,
+                csv_blocks=blocks,
+            )
+            for chunk in _block_chunks(chunks) if blocks else chunks:
                 out.append(
                     (
                         chunk.items,
                         chunk.lines,
                         chunk.ends,
                         chunk.header,
-                        chunk.bytes_consumed,
+                        None if blocks else chunk.bytes_consumed,  # when read: not the same
                         chunk.problems,
                     )
                 )
@@ -319,11 +344,38 @@ def _chunks(path: Path, buffer_bytes: int, *, lines_only: bool) -> list[Any]:
         _CsvLineFeeder.take_block = original  # type: ignore[method-assign]
 
 
-def _same_chunks(path: Path) -> None:
+def _same_chunks(path: Path, limit: int = 1 << 26) -> None:
     for buffer_bytes in (16, 64, 1 << 20):
-        assert _chunks(path, buffer_bytes, lines_only=False) == _chunks(
-            path, buffer_bytes, lines_only=True
-        ), buffer_bytes
+        read = _chunks(path, buffer_bytes, lines_only=False, limit=limit)
+        assert read == _chunks(path, buffer_bytes, lines_only=True, limit=limit), buffer_bytes
+        # raw blocks, parsed where they are checked: the same chunks but for bytes_consumed
+        unread = [(*entry[:4], None, *entry[5:]) if len(entry) == 6 else entry for entry in read]
+        blocks = _chunks(path, buffer_bytes, lines_only=False, blocks=True, limit=limit)
+        assert blocks == unread, buffer_bytes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1,2\n" + b"z" * 300 + b"\n3,4\n",  # at a row boundary
+        b'1,"open\n' + b"z" * 300 + b'\nclosed"\n3,4\n',  # inside a quoted field
+        b'1,"open\n' + b"z" * 300 + b'\nclosed"x\n3,4\n5,6\n',  # inside a malformed row
+        b"1,2\n" + b"z" * 300,  # at the end, unterminated
+        b'1,"open\n' + b"z" * 300,  # inside a quoted field, at the end
+    ],
+)
+def test_an_over_long_line_reads_alike_as_rows_and_as_raw_blocks(
+    tmp_path: Path, body: bytes
+) -> None:
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"a,b\n" + body)
+    _same_chunks(path, limit=100)
+    read = _chunks(path, 16, lines_only=False, limit=100)  # (a read that holds it whole: no)
+    problems = [p for entry in read for p in entry[5]]
+    assert any("longer than" in p.reason for p in problems)
+    rows = [row for entry in read for row in entry[0]]
+    if body.endswith(b"3,4\n5,6\n"):
+        assert ["3", "4"] in rows  # the row after a malformed one holding the long line
 
 
 _CELLS = st.one_of(

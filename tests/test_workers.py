@@ -231,7 +231,8 @@ async def test_a_worker_that_raises_is_checked_again_in_the_loader_and_says_so(
     data = write_events(tmp_path / "events.jsonl", RECORDS)
     async with events_emulator(tmp_path, KEY) as emu:
         monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker-bug:2")
-        code, _out, err = await run_cli(_args(emu, data, tmp_path, "--workers", "1"))
+        args = _args(emu, data, tmp_path, "--ignore-unknown-columns", "--workers", "1")
+        code, _out, err = await run_cli(args)
         assert code == 0, err
         assert "a worker process failed on a chunk (InjectedFault" in err
         assert landed_ids(emu) == Counter(range(RECORDS))
@@ -441,3 +442,266 @@ def test_a_worker_starts_with_the_stop_signals_blocked_so_ctrl_c_cannot_kill_it_
     blocked = int(status.split("SigBlk:")[1].split()[0], 16)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         assert blocked & (1 << (signum - 1)), signal.Signals(signum).name
+
+
+# ---- CSV: raw blocks parsed in the workers -----------------------------------------------------
+
+
+def _csv_as(monkeypatch: pytest.MonkeyPatch, *, blocks: bool) -> None:
+    """Have the pool read CSV as raw blocks parsed where they are checked (in the loader
+    with --workers 0), or as read_csv's rows converted in the loader, whatever the cores."""
+    import bulkload.pipeline.workers as workers
+
+    monkeypatch.setattr(workers, "csv_in_workers", lambda count: blocks)
+
+
+def _rejects_in_full(
+    seen: list[Any], paths: list[Path], workers: int | None, **options: Any
+) -> Any:
+    """_produce's figures, each reject with everything the rejects file says of it."""
+    from bulkload.pipeline.messages import NO_VALUE
+
+    config = LoadConfig(workers=workers, max_batch_records=137, max_batch_bytes=150_000, **options)
+    out: list[Any] = []
+
+    def described(reject: Any) -> tuple[Any, ...]:
+        value = None if reject.value is NO_VALUE else orjson.dumps(reject.value)
+        return (
+            reject.source, reject.line, reject.reason, reject.record, value, reject.csv_row,
+            reject.csv_header, reject.problems,
+        )  # fmt: skip
+
+    def hand_over(handover: Handover) -> None:
+        for work in handover.works:
+            out.append((work.batch.seq, work.batch.body, list(work.batch.tags)))
+            out.append([described(r) for r in work.read_rejects])
+        if handover.loose_rejects:  # (when hand-overs happen depends on time)
+            out.append([described(r) for r in handover.loose_rejects])
+        if handover.end is not None:
+            out.append((handover.end, handover.records_read, handover.bytes_read))
+            out.append((handover.records_coerced, handover.fields_dropped))
+
+    inputs = discover_inputs([str(path) for path in paths], input_format="csv")
+    try:
+        Producer("mixed", inputs, SCHEMA, config, plan=None, hand_over=hand_over).produce()
+    except TooManyBadRecords as stopped:
+        out.append(("stopped", stopped.message))
+    seen.append(out)
+    return out
+
+
+# Field values from the edges: quoting, line breaks in fields, NULL markers, values --coerce
+# converts, and rows the reader or the validator refuses.
+_NOTES = ["plain", "with, comma", 'say "hi"', "two\nlines", "cr\r\nlf", "é ü", "", "NULL", " x"]
+
+
+def _quoted(field: str, delimiter: str, quote: str) -> str:
+    if quote and (any(c in field for c in (delimiter, quote, "\n", "\r")) or field[:1] == " "):
+        return quote + field.replace(quote, quote * 2) + quote
+    return field
+
+
+def _csv_table(
+    rng: random.Random, count: int, *, delimiter: str, quote: str, crlf: bool
+) -> tuple[str, dict[int, str]]:
+    """Rows of (id, amount, note, day, meta) as text, and the first line of some rows that
+    must come back as rejects, with what is wrong with them."""
+    lines: list[str] = []
+    bad: dict[int, str] = {}
+    line_no = 1  # the header (or the first line without one) is line 1
+    for i in range(count):
+        roll = rng.random()
+        note = rng.choice(_NOTES if quote else ["plain", "é ü", "", "NULL"])
+        day = f"2024-03-{rng.randint(1, 28):02d}"
+        amount = f"{rng.randint(0, 99999)}.{rng.randint(0, 99):02d}"
+        ident = str(i)
+        meta = '{"k": [1, 2], "s": "v"}'
+        if roll < 0.02:
+            amount = "abc"  # no number
+            bad[line_no + 1] = "amount"
+        elif roll < 0.04:
+            day = "2024-02-30"  # no such day
+            bad[line_no + 1] = "day"
+        elif roll < 0.05:
+            ident = f" {i} "  # --coerce strips it
+        elif roll < 0.06:
+            day = "2024-03-01T00:00:00Z"  # --coerce takes the date
+        elif roll < 0.07 and quote:
+            note = "long\n" + "y" * rng.randint(500, 3000) + "\nfield"  # spans blocks
+        elif roll < 0.075:
+            lines.append("")  # a blank line holds no row
+            line_no += 1
+        elif roll < 0.08:
+            lines.append(delimiter.join([ident, amount]))  # too few fields
+            line_no += 1
+            bad[line_no] = "fields"
+            continue
+        elif roll < 0.085 and quote:
+            lines.append(f"{ident}{delimiter}1.5{delimiter}{quote}x{quote}y")  # malformed
+            line_no += 1
+            bad[line_no] = "malformed"
+            continue
+        fields = [ident, amount, note, day, meta]
+        text = delimiter.join(_quoted(field, delimiter, quote) for field in fields)
+        if not quote:
+            text = text.replace(delimiter + meta, delimiter + meta.replace(delimiter, ";"))
+        lines.append(text)
+        line_no += 1 + note.count("\n")  # (without quoting, no note holds one)
+    newline = "\r\n" if crlf else "\n"
+    return newline.join(lines) + newline, bad
+
+
+_CSV_CASES = {
+    # name: (dialect options, header, encoding to write, BOM, CRLF, raw bytes to add)
+    "utf8-bom-crlf-nulls": (
+        {"null_markers": ("NULL",)}, True, "utf-8", True, True, [b"7,1.5,\xff\xfe bad,2024-01-01,1"],
+    ),
+    "semicolon-apostrophe-cp1252": (
+        {"delimiter": ";", "quote_char": "'", "encoding": "cp1252"}, True, "cp1252", False, True,
+        [b"8;1.5;undefined \x81 byte;2024-01-01;1"],
+    ),
+    "tab-no-header-utf16": (
+        {
+            "delimiter": "tab", "encoding": "utf-16", "has_header": False,
+            "column_names": ("id", "amount", "note", "day", "meta"),
+        },
+        False, "utf-16", False, False, [],
+    ),
+    "pipe-no-quoting": ({"delimiter": "|", "quote_char": ""}, True, "utf-8", False, False, []),
+}  # fmt: skip
+
+
+def _write_csv_case(
+    tmp_path: Path, name: str, seed: int
+) -> tuple[Path, dict[str, Any], dict[int, str]]:
+    from bulkload.config import CsvDialect
+
+    options, header, encoding, bom, crlf, raw = _CSV_CASES[name]
+    dialect = CsvDialect(**options)
+    rng = random.Random(seed)
+    text, bad = _csv_table(
+        rng, 2_500, delimiter=dialect.delimiter, quote=dialect.quote_char, crlf=crlf
+    )
+    newline = "\r\n" if crlf else "\n"
+    if header:
+        text = dialect.delimiter.join(["id", "amount", "note", "day", "meta"]) + newline + text
+    else:
+        bad = {line - 1: why for line, why in bad.items()}
+    data = text.encode(encoding)
+    if raw:  # rows holding bytes the encoding cannot decode: rejected, kept as they are
+        data += b"\n".join(raw) + newline.encode()
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    path = tmp_path / f"{name}-{seed}.csv"
+    path.write_bytes(data)
+    return path, {"csv_dialect": dialect}, bad
+
+
+@pytest.mark.parametrize("name", list(_CSV_CASES))
+def test_csv_parsed_in_workers_cuts_the_batches_and_rejects_read_in_the_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Raw blocks parsed where they are checked, with 0 or 2 workers, at block sizes that cut
+    rows and quoted fields: the same batches, rejects (file, line, fields, reason) and counts
+    as read_csv's rows converted in the loader, for every dialect, encoding and option."""
+    import bulkload.pipeline.readers.csv as csv_reader
+
+    path, options, bad = _write_csv_case(tmp_path, name, 11)
+    options = {**options, "coerce": True}
+    seen: list[Any] = []
+    cut_rows: list[int] = []
+    from_row = csv_reader.CsvBlock.from_row
+
+    def counted(self: Any, *args: Any) -> Any:
+        cut_rows.append(1)
+        return from_row(self, *args)
+
+    monkeypatch.setattr(csv_reader.CsvBlock, "from_row", counted)
+    for buffer_bytes in (1 << 20, 700):
+        _csv_as(monkeypatch, blocks=False)
+        expected = _rejects_in_full(seen, [path], 0, read_buffer_bytes=buffer_bytes, **options)
+        _csv_as(monkeypatch, blocks=True)
+        assert _rejects_in_full(seen, [path], 0, read_buffer_bytes=buffer_bytes, **options) == (
+            expected
+        )
+    assert _rejects_in_full(seen, [path], 2, read_buffer_bytes=700, **options) == expected
+    # the rows refused are named by their file and first line
+    lines = {r[1] for entry in expected if isinstance(entry, list) for r in entry}
+    assert all(r[0] == str(path) for entry in expected if isinstance(entry, list) for r in entry)
+    assert set(bad) <= lines, sorted(set(bad) - lines)
+    assert len(lines) > len(bad) or name != "utf8-bom-crlf-nulls"  # + the undecodable row
+    if _CSV_CASES[name][0].get("quote_char", '"'):
+        assert cut_rows  # a 700-byte block did end inside a quoted field
+    assert expected[-1][0] > 0  # --coerce converted some
+
+
+def test_a_csv_file_that_stops_at_the_bad_record_limit_stops_alike_with_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, options, _bad = _write_csv_case(tmp_path, "utf8-bom-crlf-nulls", 5)
+    seen: list[Any] = []
+    _csv_as(monkeypatch, blocks=False)
+    expected = _rejects_in_full(seen, [path], 0, max_bad_records=30, **options)
+    assert expected[-1][0] == "stopped"
+    _csv_as(monkeypatch, blocks=True)
+    assert _rejects_in_full(seen, [path], 2, max_bad_records=30, **options) == expected
+
+
+def _write_csv_events(path: Path, count: int, note: str = '"a note, ""quoted"""') -> Path:
+    """Events 0..count-1 as CSV, a few MiB of them: several raw blocks for the workers."""
+    note += "," + "x" * 150
+    path.write_text(
+        "id,note,pad\n" + "".join(f"{i},{note}\n" for i in range(count)), encoding="utf-8"
+    )
+    return path
+
+
+def test_raw_blocks_end_where_rows_do_when_quotes_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block is cut at a line break after an even number of quotes, so a quoted line
+    break does not make the loader parse the row (and the next block) again."""
+    import bulkload.pipeline.readers.csv as csv_reader
+
+    data = _write_csv_events(tmp_path / "e.csv", 3_000, note='"two\nlines, ""quoted"""')
+    cut_rows: list[int] = []
+    from_row = csv_reader.CsvBlock.from_row
+
+    def counted(self: Any, *args: Any) -> Any:
+        cut_rows.append(1)
+        return from_row(self, *args)
+
+    monkeypatch.setattr(csv_reader.CsvBlock, "from_row", counted)
+    seen: list[Any] = []
+    _csv_as(monkeypatch, blocks=True)
+    got = _rejects_in_full(seen, [data], 0, read_buffer_bytes=4096, ignore_unknown_columns=True)
+    assert not cut_rows
+    assert got[-2][1] == 3_000  # records read
+    _csv_as(monkeypatch, blocks=False)
+    assert got == _rejects_in_full(
+        seen, [data], 0, read_buffer_bytes=4096, ignore_unknown_columns=True
+    )
+
+
+def test_a_killed_worker_parsing_csv_fails_the_run_as_a_dead_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkload.errors import WorkerFailed
+
+    data = _write_csv_events(tmp_path / "events.csv", RECORDS)
+    _csv_as(monkeypatch, blocks=True)
+    monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:3")  # the worker's third block
+    with pytest.raises(WorkerFailed, match="rerun the same command"):
+        _rejects_in_full([], [data], 1, ignore_unknown_columns=True)
+
+
+def test_a_worker_that_raises_on_a_csv_block_has_it_parsed_in_the_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = _write_csv_events(tmp_path / "events.csv", RECORDS)
+    _csv_as(monkeypatch, blocks=True)
+    expected = _rejects_in_full([], [data], 0, ignore_unknown_columns=True)
+    monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker-bug:2")
+    assert _rejects_in_full([], [data], 1, ignore_unknown_columns=True) == expected
+    assert "a worker process failed on a chunk (InjectedFault" in caplog.text
+    assert expected[-2][1] == RECORDS

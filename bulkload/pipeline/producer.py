@@ -39,7 +39,7 @@ from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.errors import BulkloadError, InputError, TooManyBadRecords
 from bulkload.pipeline.batcher import Batch, Batcher
 from bulkload.pipeline.checkpoint import ResumePlan
-from bulkload.pipeline.chunkcheck import ChunkChecker, Outcome
+from bulkload.pipeline.chunkcheck import ChunkChecker, Outcome, Verdict
 from bulkload.pipeline.failpoints import FailPoints
 from bulkload.pipeline.messages import ReadingEnd, ReadReject, RecordTag, Work
 from bulkload.pipeline.readers import (
@@ -182,8 +182,11 @@ class Producer:
                 coerce=config.coerce,
             )
         self.validator = validator
-        self._checker = ChunkChecker(validator)
         self._wrapper_bytes = len(body_wrapper[0]) + len(body_wrapper[1])
+        # a record longer than this is rejected whole, its fields named (see _take_chunk)
+        self._checker = ChunkChecker(
+            validator, keep_rows_over=config.max_batch_bytes - 2 - self._wrapper_bytes
+        )
         self._plan = plan
         self._hand_over = hand_over
         self._check_stop = check_stop
@@ -252,6 +255,7 @@ class Producer:
                     buffer_bytes=self.config.read_buffer_bytes,
                     csv_dialect=self.config.csv_dialect,
                     should_stop=self._stop_requested,
+                    csv_blocks=pool.csv_blocks,  # parsed where they are checked
                 )
                 while True:
                     try:
@@ -302,7 +306,8 @@ class Producer:
             self._check_stop()
             input_file = entry.input_file
             try:
-                self._take_chunk(entry.file_index, input_file, entry.chunk, entry.ticket)
+                for chunk, verdict in entry.ticket.taken(entry.chunk, self._check_stop):
+                    self._take_chunk(entry.file_index, input_file, chunk, verdict)
             except NoFieldMatches as exc:  # it would load as NULLs: stop, naming the file
                 raise InputError(f"input {input_file.display_name}: {exc}") from None
             self._out.bytes_read = entry.bytes_before + entry.chunk.bytes_consumed
@@ -361,7 +366,7 @@ class Producer:
     # ---- one chunk ------------------------------------------------------------------------
 
     def _take_chunk(
-        self, file_index: int, input_file: InputFile, chunk: Chunk, ticket: Ticket
+        self, file_index: int, input_file: InputFile, chunk: Chunk, verdict: Verdict
     ) -> None:
         config = self.config
         max_alone = config.max_batch_bytes - 2 - self._wrapper_bytes
@@ -381,7 +386,6 @@ class Producer:
                 )
             )
         items = chunk.items
-        verdict = ticket.verdict(self._check_stop)
         self._records_coerced += verdict.records_coerced
         if verdict.fields_dropped:
             self._fields_dropped.update(verdict.fields_dropped)

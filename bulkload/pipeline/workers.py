@@ -5,12 +5,15 @@
           └───────────── verdicts taken back in input order ─────────────────┘
 
 Validation and conversion to the JSON sent (``chunkcheck.ChunkChecker``) are most of a
-load's CPU and need nothing but a chunk's items, so they can run on other cores (CSV rows
-and Parquet batches excepted: handing them over costs more than converting them, see
-``submit``). Reading,
-the batcher, the rejects' accounting and every request stay in the loader process, and the
-producer takes verdicts in the order it read the chunks: the batches are the same bytes
-whether N is 0, 1 or 16, so resume and the checkpoint do not depend on it.
+load's CPU and need nothing but a chunk's items, so they can run on other cores (Parquet
+batches excepted: handing them over costs more than converting them, see ``submit``). A CSV
+file goes as raw blocks of whole lines (``readers.csv.CsvBlock``) where that pays
+(``csv_in_workers``): the worker parses them too, since pickling rows of str fields there
+costs more than converting them (see ``submit``); elsewhere its rows stay in the loader.
+Reading, the batcher, the rejects' accounting and every request stay in the loader process,
+and the producer takes verdicts in the order it read the chunks (``Ticket.taken``): the
+batches are the same bytes whether N is 0, 1 or 16, so resume and the checkpoint do not
+depend on it.
 
 Worker processes are spawned (not forked: the loader has an event loop and threads), ignore
 the terminal's signals (the loader alone decides when to stop and tells them by closing the
@@ -35,9 +38,10 @@ from bulkload.contract.arrowrows import ArrowRows
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordValidator
 from bulkload.errors import BulkloadError, WorkerFailed
-from bulkload.pipeline.chunkcheck import ChunkChecker, Validator, Verdict
+from bulkload.pipeline.chunkcheck import ChunkChecker, CsvBlockTake, Validator, Verdict
 from bulkload.pipeline.failpoints import FailPoints, InjectedFault
-from bulkload.pipeline.readers.chunks import ChunkKind
+from bulkload.pipeline.readers.chunks import Chunk, ChunkKind
+from bulkload.pipeline.readers.csv import CsvBlock
 
 log = logging.getLogger("bulkload")
 
@@ -69,6 +73,16 @@ def auto_workers() -> int:
     """``--workers auto``: a worker per usable core but one (the loader's own: reading,
     batching and sending), at least one, at most ``AUTO_MAX_WORKERS``."""
     return min(AUTO_MAX_WORKERS, max(1, usable_cores() - 1))
+
+
+def csv_in_workers(workers: int) -> bool:
+    """Whether a CSV file goes to the workers as raw blocks (parsed there) rather than as
+    rows parsed and converted in the loader. Only when the loader and each worker have a
+    core of their own, on a machine of more than two: on two cores the worker, the loader
+    and the sending side share them, and whole loads measured slower with a worker than
+    without (benchmarks/PROFILE.md, "CSV parsed in the workers")."""
+    cores = usable_cores()
+    return workers >= 1 and cores > 2 and cores > workers
 
 
 def validator_recipe(validator: Validator) -> ValidatorRecipe:
@@ -117,7 +131,7 @@ _checker: ChunkChecker | None = None
 _failpoints = FailPoints()
 
 
-def _start_worker(recipe: ValidatorRecipe) -> None:
+def _start_worker(recipe: ValidatorRecipe, keep_rows_over: int) -> None:
     # Ctrl-C reaches the whole process group: the loader drains and saves, then closes the
     # pool; a worker dying of the signal first would only turn that stop into a failure.
     for signum in _STOP_SIGNALS:
@@ -129,7 +143,7 @@ def _start_worker(recipe: ValidatorRecipe) -> None:
         threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
     global _checker, _failpoints
     factory, args, kwargs = recipe
-    _checker = ChunkChecker(factory(*args, **kwargs))
+    _checker = ChunkChecker(factory(*args, **kwargs), keep_rows_over)
     _failpoints = FailPoints.from_env()
 
 
@@ -175,6 +189,30 @@ class Ticket:
         self._args = args
         self._future = future
 
+    def taken(self, chunk: Chunk, check_stop: Callable[[], None]) -> list[tuple[Chunk, Verdict]]:
+        """The chunks as read_csv would have cut them, each with its verdict: ``chunk``
+        itself, or for a CSV block (``readers.csv.CsvBlock``) those it completes. Called
+        in input order: a block's rows depend on where the block before it ended."""
+        block = chunk.items
+        if not isinstance(block, CsvBlock):
+            return [(chunk, self.verdict(check_stop))]
+        assert block.file is not None
+        take: CsvBlockTake | None = block.file.take
+        if take is None:
+            take = block.file.take = CsvBlockTake(block.file)
+        again = take.again(block)
+        if again is None:
+            verdict = self.verdict(check_stop)
+        else:
+            # The block before ended inside a row (a quoted line break): this block was
+            # parsed from the wrong place; the cut row and it are parsed here, as one.
+            if self._future is not None:
+                self._future.cancel()
+            kind, header, exact, _ = self._args
+            verdict = self._pool.checker.check(kind, header, exact, again)
+            block = again
+        return take.take(block, verdict, chunk.bytes_consumed)
+
     def verdict(self, check_stop: Callable[[], None]) -> Verdict:
         future = self._future
         if future is None:
@@ -211,6 +249,8 @@ class ChunkPool:
         self._count = auto_workers() if workers is None else workers
         self._wait_chunks = AUTO_START_CHUNKS if workers is None else 0
         self._executor: ProcessPoolExecutor | None = None
+        # read CSV files as raw blocks for the workers (``readers.read_chunks(csv_blocks)``)
+        self.csv_blocks = csv_in_workers(self._count)
 
     @property
     def workers(self) -> int:
@@ -224,10 +264,14 @@ class ChunkPool:
         self, kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
     ) -> Ticket:
         args = (kind, header, exact_header, items)
-        if kind is ChunkKind.CSV_ROWS or isinstance(items, ArrowRows):
+        csv_rows = kind is ChunkKind.CSV_ROWS
+        if (csv_rows and (not isinstance(items, CsvBlock) or not items.segments)) or isinstance(
+            items, ArrowRows
+        ):
             # A CSV chunk's rows are lists of str: pickling 2,000 x N fields there and back
             # costs more than converting them (make bench: --workers 1 took 7.5-8.4 CPU s for
-            # 300k rows where 0 took 4.4-5.6, and was slower), so they are checked here.
+            # 300k rows where 0 took 4.4-5.6, and was slower), so they are checked here. A
+            # raw block (bytes) goes to a worker, unless it is empty (the end of a file).
             # Parquet too: a batch goes a column at a time for less than its bytes' trip
             # back costs, and a worker must import pyarrow (~90 MB of RSS, ~0.4 CPU s):
             # 200k rows, --workers 1 against 0, 1.33x the CPU, 1.23x the wall time, and
@@ -257,7 +301,7 @@ class ChunkPool:
             max_workers=self._count,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(validator_recipe(self.checker.validator),),
+            initargs=(validator_recipe(self.checker.validator), self.checker.keep_rows_over),
         )
 
     def close(self) -> None:
@@ -279,6 +323,7 @@ __all__ = [
     "ChunkPool",
     "Ticket",
     "auto_workers",
+    "csv_in_workers",
     "usable_cores",
     "validator_recipe",
 ]

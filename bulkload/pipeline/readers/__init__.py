@@ -116,6 +116,7 @@ def read_chunks(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     csv_dialect: CsvDialect = DEFAULT_DIALECT,
     should_stop: Callable[[], bool] | None = None,
+    csv_blocks: bool = False,
 ) -> Iterator[Chunk]:
     """The records after position ``start``, in chunks of at most ``chunk_records``.
 
@@ -126,6 +127,8 @@ def read_chunks(
     (and the raw CSV rows of a rejects file) are written. A regular file is read up to the
     size it had at discovery (``InputFile.size_bytes``); while waiting for a stream's data,
     ``should_stop`` is asked now and then, and ReadingStopped raised once it says yes.
+    ``csv_blocks``: a CSV file's rows come as raw blocks (``readers.csv.CsvBlock``), parsed
+    where they are checked (``chunkcheck``), so that a worker process can do it.
     """
     if start < 0:
         raise InputError(f"input {input_file.display_name}: resume position {start} is negative")
@@ -143,7 +146,13 @@ def read_chunks(
                 yield from read_jsonl(source, start, start_line, chunk_records, max_record_bytes)
             elif input_file.format == "csv":
                 yield from read_csv(
-                    input_file, source, start, chunk_records, max_record_bytes, csv_dialect
+                    input_file,
+                    source,
+                    start,
+                    chunk_records,
+                    max_record_bytes,
+                    csv_dialect,
+                    blocks=csv_blocks,
                 )
             elif input_file.format == "rejects":
                 yield from read_rejects(
