@@ -705,3 +705,18 @@ def test_a_worker_that_raises_on_a_csv_block_has_it_parsed_in_the_loader(
     assert _rejects_in_full([], [data], 1, ignore_unknown_columns=True) == expected
     assert "a worker process failed on a chunk (InjectedFault" in caplog.text
     assert expected[-2][1] == RECORDS
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "blocks"),
+    [(2, 1, False), (2, 2, False), (3, 1, True), (3, 2, True), (3, 3, False), (4, 3, True)],
+)
+def test_csv_goes_to_the_workers_only_where_each_has_a_core_besides_the_loaders(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, blocks: bool
+) -> None:
+    import bulkload.pipeline.workers as pool_module
+
+    monkeypatch.setattr(pool_module, "usable_cores", lambda: cores)
+    assert pool_module.csv_in_workers(workers) is blocks
+    assert pool_module.csv_in_workers(0) is False
+    assert ChunkPool(None, workers).csv_blocks is blocks  # type: ignore[arg-type]
