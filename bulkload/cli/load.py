@@ -156,8 +156,9 @@ def _parse_maps(values: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
     type=CountOrWord("auto", 0, MAX_WORKERS, f"'auto' or a number of processes (0-{MAX_WORKERS})"),
     default="auto",
     show_default=True,
-    help="Processes that validate and serialize records (JSON Lines, JSON arrays; CSV rows "
-    "and Parquet batches are converted in the loader process): 'auto' is one per usable core but "
+    help="Processes that validate and serialize records (JSON Lines, JSON arrays; CSV too "
+    "where the loader and each worker have a core, on more than 2 cores; Parquet batches "
+    "are converted in the loader process): 'auto' is one per usable core but "
     "one (the loader's own core reads, batches and sends), at most 3, started once the "
     "input proves large; 0 does everything in the loader process. Batches are the same "
     "whatever N is.",
