@@ -26,6 +26,8 @@ from bulkload.pipeline.run import load
 KEY = "crash-test-key"
 RECORDS = 30_000
 BATCH = 100
+CONCURRENCY = 30  # the loader's default, and the emulator's in-flight cap
+HOLD_MS = 3_600_000  # a latency no test waits out: requests stay in flight until lowered
 WINDOW_RECORDS = 30 * BATCH  # the most one kill -9 can leave stored but unrecorded
 SEED = 20240501
 
@@ -163,14 +165,20 @@ async def test_a_second_signal_quits_at_once_and_says_how_many_requests_were_in_
         )
         assert process.stderr is not None
         await asyncio.wait_for(slow.wait_for_records_ingested(BATCH), timeout=120)
+        # Hold every request in the emulator until the second signal is heard: with them
+        # answering in 400 ms, a loaded machine let the graceful stop end first.
+        slow.set_faults(latency_ms=HOLD_MS)
+        await asyncio.wait_for(slow.wait_for_in_flight(CONCURRENCY), timeout=120)
         process.send_signal(signal.SIGTERM)
         stopping = await asyncio.wait_for(process.stderr.readline(), timeout=120)
         assert b"stopping (SIGTERM)" in stopping
-        process.send_signal(signal.SIGTERM)  # requests of 400 ms are still in flight
+        process.send_signal(signal.SIGTERM)  # the held requests are still in flight
         rest = await asyncio.wait_for(process.stderr.read(), timeout=120)
         code = await asyncio.wait_for(process.wait(), timeout=120)
         assert code == 143
-        assert b"quitting now (SIGTERM)" in rest and b"requests in flight" in rest
+        assert b"quitting now (SIGTERM)" in rest
+        assert f"{CONCURRENCY} requests in flight ({CONCURRENCY * BATCH} records".encode() in rest
+        slow.set_faults(latency_ms=400)  # the held ones end (and store) as the rerun starts
         code, _out, err = await run_cli(args)
         assert code == 0, err
         counts = landed_ids(slow)
