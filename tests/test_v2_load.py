@@ -255,10 +255,14 @@ async def test_resume_after_kill_9_with_upsert_stores_every_row_once(tmp_path: P
         )
         with anyio.fail_after(120):  # a hang guard, not a measurement
             await emu.wait_for_records_ingested(count // 3)
+            # Hold the rest in the emulator (waiting requests re-read the knob): the load
+            # cannot end before the kill, however late this process gets to send it.
+            emu.set_faults(latency_ms=3_600_000)
             process.send_signal(signal.SIGKILL)
             await process.wait()
         landed_before = emu.stats()["records_ingested_total"]
         assert landed_before < count, "the kill came after the end: nothing to resume"
+        emu.set_faults(latency_ms=20)  # the held requests end (and store) as the rerun starts
         code, out, err = await run_cli(args)
         assert code == 0, err
         assert re.search(r"[1-9][0-9,]* skipped \(done in an earlier run\)", out), out
