@@ -290,7 +290,11 @@ async def load(
     async def attempt_obeying_signals() -> LoadSummary:
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(stop_on_signals, control)
+                # Started, not just scheduled: the handlers are in place before the load
+                # says or does anything, so a signal sent once it has spoken (as soon as
+                # it warns it reads a stream) is this load's stop, never lost to the
+                # handlers before (a Ctrl-C there left a load on a FIFO waiting for ever).
+                await group.start(stop_on_signals, control)
                 try:
                     summary = await attempt_stoppable_at_start_up()
                 finally:

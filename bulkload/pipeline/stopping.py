@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 import anyio
+import anyio.abc
 
 from bulkload.errors import exit_code_for_signal
 
@@ -76,14 +77,20 @@ def _quit_now(signum: int) -> NoReturn:
 
 
 async def stop_on_signals(
-    control: LoadControl, *, quit_now: Callable[[int], None] = _quit_now
+    control: LoadControl,
+    *,
+    quit_now: Callable[[int], None] = _quit_now,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Until cancelled: the first stop signal stops the load gracefully, a second quits."""
+    """Until cancelled: the first stop signal stops the load gracefully, a second quits.
+    Started (``task_status``) once the handlers are in place."""
     with contextlib.ExitStack() as stack:
         try:
             signals = stack.enter_context(anyio.open_signal_receiver(*STOP_SIGNALS))
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            task_status.started()
             await anyio.sleep_forever()
+        task_status.started()
         async for received in signals:
             signum = signal.Signals(received)
             if control.stop_signal is None:
