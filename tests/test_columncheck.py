@@ -131,3 +131,33 @@ def test_the_usual_date_columns_are_accepted() -> None:
     assert not stamp("2021-11-28T01:30:06", 1)  # not this format's separator
     # other formats are the regex's alone
     assert dates_check(compile_format("DD/MM/YYYY")) is None
+
+
+def test_a_chunk_refused_at_its_last_number_is_decided_not_backtracked_for_ever() -> None:
+    # The regex the checks fall back to: quoted amounts (no shortcut), each ending in 0 so
+    # that "[0-9]{0,2}0*" can split it two ways, and the last one refused. Before the
+    # values were made atomic this fullmatch backtracked through 2^1999 splits: make demo's
+    # chunk with "12.345" last never came back. The thread is only a hang guard.
+    import threading
+
+    from bulkload.contract.schema import TableSchema
+    from bulkload.contract.validate import RecordValidator
+
+    schema = TableSchema.from_json(
+        {
+            "tableName": "t",
+            "columns": [{"name": "amount", "type": "numeric", "precision": 12, "scale": 2}],
+        }
+    )
+    validator = RecordValidator(schema)
+    raws = [b'{"amount":"%d.%d0"}' % (n, n % 10) for n in range(1999)]
+    raws.append(b'{"amount":"12.345"}')
+    verdicts: list[object] = []
+    worker = threading.Thread(
+        target=lambda: verdicts.extend(validator.check_raw_many(raws)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "check_raw_many did not come back"
+    assert all(isinstance(verdict, bytes) for verdict in verdicts[:-1])
+    assert not isinstance(verdicts[-1], bytes)
