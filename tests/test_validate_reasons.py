@@ -114,3 +114,37 @@ def test_help_lists_every_command_and_each_one_loads_on_demand() -> None:
         assert f"  {name} " in listed
     load_help = CliRunner().invoke(cli, ["load", "--help"])
     assert load_help.exit_code == 0 and "--max-bad-records" in load_help.output
+
+
+def test_the_coerce_hint_is_given_only_where_coerce_would_load_the_value() -> None:
+    # "12.345" converts to a number but still has 3 digits after the point: --coerce would
+    # refuse it too, so the reason must not suggest it; "yes" it would load.
+    from bulkload.contract.schema import TableSchema
+    from bulkload.contract.validate import RecordInvalid, RecordValidator
+
+    schema = TableSchema.from_json(
+        {
+            "tableName": "t",
+            "columns": [
+                {"name": "amount", "type": "numeric", "precision": 12, "scale": 2},
+                {"name": "paid", "type": "boolean"},
+            ],
+        }
+    )
+    advising = RecordValidator(schema, coerce=False)
+    coercing = RecordValidator(schema, coerce=True)
+    reasons = {}
+    for raw in (b'{"amount":"12.345"}', b'{"paid":"yes"}'):
+        try:
+            advising.check_raw(raw)
+        except RecordInvalid as exc:
+            reasons[raw] = exc.reason
+    assert "--coerce" not in reasons[b'{"amount":"12.345"}']
+    assert "--coerce would convert it" in reasons[b'{"paid":"yes"}']
+    assert coercing.check_raw(b'{"paid":"yes"}') == b'{"paid":true}'
+    try:
+        coercing.check_raw(b'{"amount":"12.345"}')
+    except RecordInvalid:
+        pass
+    else:
+        raise AssertionError("--coerce loaded a value with 3 digits after the point")

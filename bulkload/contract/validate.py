@@ -825,12 +825,14 @@ class RecordValidator:
             raise problem
         outcome = coerce_value(rule.column, rule.date_format, value)
         if isinstance(outcome, Converted):
-            if not self.coerce:
-                raise _Problem(f"{problem} (--coerce would convert it)")
+            # Converted but still refused (12.345 into numeric(12,2) is 12.345 as a
+            # number): --coerce would not help, so the hint must not promise it.
             try:
                 rule.check(outcome.value)
             except _Problem:
                 raise problem from None
+            if not self.coerce:
+                raise _Problem(f"{problem} (--coerce would convert it)")
             return outcome.to_send
         if isinstance(outcome, Refusal) and self.coerce:
             raise _Problem(f"{problem}; not coerced: {outcome.reason}")
