@@ -604,19 +604,11 @@ def test_csv_parsed_in_workers_cuts_the_batches_and_rejects_read_in_the_loader(
     """Raw blocks parsed where they are checked, with 0 or 2 workers, at block sizes that cut
     rows and quoted fields: the same batches, rejects (file, line, fields, reason) and counts
     as read_csv's rows converted in the loader, for every dialect, encoding and option."""
-    import bulkload.pipeline.readers.csv as csv_reader
 
     path, options, bad = _write_csv_case(tmp_path, name, 11)
     options = {**options, "coerce": True}
     seen: list[Any] = []
-    cut_rows: list[int] = []
-    from_row = csv_reader.CsvBlock.from_row
-
-    def counted(self: Any, *args: Any) -> Any:
-        cut_rows.append(1)
-        return from_row(self, *args)
-
-    monkeypatch.setattr(csv_reader.CsvBlock, "from_row", counted)
+    cut_rows = _count_reparsed_rows(monkeypatch)
     for buffer_bytes in (1 << 20, 700):
         _csv_as(monkeypatch, blocks=False)
         expected = _rejects_in_full(seen, [path], 0, read_buffer_bytes=buffer_bytes, **options)
@@ -661,17 +653,9 @@ def test_raw_blocks_end_where_rows_do_when_quotes_say_so(
 ) -> None:
     """A block is cut at a line break after an even number of quotes, so a quoted line
     break does not make the loader parse the row (and the next block) again."""
-    import bulkload.pipeline.readers.csv as csv_reader
 
     data = _write_csv_events(tmp_path / "e.csv", 3_000, note='"two\nlines, ""quoted"""')
-    cut_rows: list[int] = []
-    from_row = csv_reader.CsvBlock.from_row
-
-    def counted(self: Any, *args: Any) -> Any:
-        cut_rows.append(1)
-        return from_row(self, *args)
-
-    monkeypatch.setattr(csv_reader.CsvBlock, "from_row", counted)
+    cut_rows = _count_reparsed_rows(monkeypatch)
     seen: list[Any] = []
     _csv_as(monkeypatch, blocks=True)
     got = _rejects_in_full(seen, [data], 0, read_buffer_bytes=4096, ignore_unknown_columns=True)
@@ -720,3 +704,18 @@ def test_csv_goes_to_the_workers_only_where_each_has_a_core_besides_the_loaders(
     assert pool_module.csv_in_workers(workers) is blocks
     assert pool_module.csv_in_workers(0) is False
     assert ChunkPool(None, workers).csv_blocks is blocks  # type: ignore[arg-type]
+
+
+def _count_reparsed_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time the loader parses a row cut by a block's end."""
+    import bulkload.pipeline.readers.csv as csv_reader
+
+    cut_rows: list[int] = []
+    from_row = csv_reader.CsvBlock.from_row
+
+    def counted(self: Any, *args: Any) -> Any:
+        cut_rows.append(1)
+        return from_row(self, *args)
+
+    monkeypatch.setattr(csv_reader.CsvBlock, "from_row", counted)
+    return cut_rows
