@@ -24,7 +24,7 @@ from bulkload.contract.arrowrows import ArrowRows
 from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordInvalid, RecordValidator
-from bulkload.pipeline.readers.chunks import Chunk, ChunkKind, ReaderProblem
+from bulkload.pipeline.readers.chunks import Chunk, ChunkKind, ReaderProblem, split_problems
 from bulkload.pipeline.readers.csv import CsvBlock, CsvFileBlocks, parse_csv_block
 
 Validator = RecordValidator | V2RecordValidator
@@ -224,12 +224,9 @@ class CsvBlockTake:
 
     def _cut(self, count: int, bytes_consumed: int, *, all_problems: bool) -> tuple[Chunk, Verdict]:
         """What ``readers.chunks.Pending`` cuts, the same way."""
-        if all_problems or not self._problems:
-            problems, self._problems = self._problems, []
-        else:
-            last_end = self._ends[count - 1]
-            problems = [p for p in self._problems if p.end <= last_end]
-            self._problems = [p for p in self._problems if p.end > last_end]
+        problems, self._problems = split_problems(
+            self._problems, None if all_problems or not self._problems else self._ends[count - 1]
+        )
         outcomes, rows = self._outcomes[:count], self._rows[:count]
         lines, ends = self._lines[:count], self._ends[:count]
         del self._outcomes[:count], self._rows[:count], self._lines[:count], self._ends[:count]

@@ -33,6 +33,17 @@ class ReaderProblem:
     raw: bytes  # the record's bytes; for an over-long one, its first bytes only
 
 
+def split_problems(
+    problems: list[ReaderProblem], last_end: int | None
+) -> tuple[list[ReaderProblem], list[ReaderProblem]]:
+    """The problems that go with a chunk whose last record ends at ``last_end`` (all of
+    them when None), and those kept for the next: a problem travels with the records
+    around it, so positions stay in order. One rule for every reader that cuts chunks."""
+    if last_end is None or not problems:
+        return problems, []
+    return [p for p in problems if p.end <= last_end], [p for p in problems if p.end > last_end]
+
+
 @dataclass(slots=True)
 class Chunk:
     kind: ChunkKind
@@ -77,13 +88,9 @@ class Pending:
             yield self._cut(len(self.items), bytes_consumed, all_problems=True)
 
     def _cut(self, count: int, bytes_consumed: int, *, all_problems: bool = False) -> Chunk:
-        if all_problems or not self.problems:
-            problems, self.problems = self.problems, []
-        else:
-            # A problem travels with the records around it, so positions stay in order.
-            last_end = self.ends[count - 1]
-            problems = [p for p in self.problems if p.end <= last_end]
-            self.problems = [p for p in self.problems if p.end > last_end]
+        problems, self.problems = split_problems(
+            self.problems, None if all_problems or not self.problems else self.ends[count - 1]
+        )
         if count == len(self.items):
             chunk = Chunk(
                 self.kind,
