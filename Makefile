@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # Bytecode for the package, as a pip install of the wheel would write: where Python is told
 # not to write it (PYTHONDONTWRITEBYTECODE=1), every process (each test's CLI run, each
-# --workers process) would compile ~60 modules from source again, ~70 ms of CPU each.
+# --workers process) would compile ~60 modules from source again, 50-70 ms of CPU each.
 # compileall skips what is up to date; a stale file is never used (Python checks mtimes).
 BYTECODE = $(BIN)/python -m compileall -q bulkload
 

@@ -15,7 +15,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from benchmarks.processes import bulkload_command
+from benchmarks.processes import BenchmarkError, bulkload_command
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -112,13 +112,17 @@ def compile_bytecode(package: Path) -> None:
     installs a wheel.
 
     Without it every run would compile bulkload's ~60 modules from source again wherever
-    bytecode is not written (PYTHONDONTWRITEBYTECODE=1, set on this machine): ~50 ms of CPU
-    per process, the loader's and each worker's, which no installed copy pays. Every tree a
+    bytecode is not written (PYTHONDONTWRITEBYTECODE=1, set on this machine): 50-70 ms of
+    CPU per process, the loader's and each worker's, which no installed copy pays. Every tree a
     session runs gets the same treatment, so the comparisons stay fair.
     """
     compile_one = compileall.compile_file if package.is_file() else compileall.compile_dir
-    if not compile_one(package, quiet=1):
-        raise OSError(f"could not compile {package} to bytecode")
+    try:
+        compiled = compile_one(package, quiet=1)
+    except OSError as exc:  # e.g. a read-only --baseline-tree
+        raise BenchmarkError(f"could not compile {package} to bytecode: {exc}") from exc
+    if not compiled:
+        raise BenchmarkError(f"could not compile {package} to bytecode (see the errors above)")
 
 
 def loader_has_workers_flag(tree: Path) -> bool:

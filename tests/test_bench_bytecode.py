@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.processes import BenchmarkError
 from benchmarks.session import compile_bytecode
 
 
@@ -37,5 +38,15 @@ def test_one_module_alone(tmp_path: Path) -> None:
 def test_a_tree_that_does_not_compile_stops_the_session(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def (:\n", encoding="utf-8")
 
-    with pytest.raises(OSError, match="could not compile"):
+    with pytest.raises(BenchmarkError, match="could not compile"):
+        compile_bytecode(tmp_path)
+
+
+def test_a_tree_it_may_not_write_into_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "ok.py").write_text("VALUE = 1\n", encoding="utf-8")
+    (tmp_path / "__pycache__").write_text(
+        "a file where the cache folder should be", encoding="utf-8"
+    )
+
+    with pytest.raises(BenchmarkError, match="could not compile"):
         compile_bytecode(tmp_path)
