@@ -42,7 +42,7 @@ def test_a_tree_that_does_not_compile_stops_the_session(tmp_path: Path) -> None:
         compile_bytecode(tmp_path)
 
 
-def test_a_tree_it_may_not_write_into_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+def test_a_tree_it_cannot_write_into_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "ok.py").write_text("VALUE = 1\n", encoding="utf-8")
     (tmp_path / "__pycache__").write_text(
         "a file where the cache folder should be", encoding="utf-8"
@@ -50,3 +50,8 @@ def test_a_tree_it_may_not_write_into_is_a_clear_error_not_a_traceback(tmp_path:
 
     with pytest.raises(BenchmarkError, match="could not compile"):
         compile_bytecode(tmp_path)
+
+
+def test_a_tree_that_is_not_there_is_an_error_not_an_empty_success(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkError, match="does not exist"):
+        compile_bytecode(tmp_path / "baseline" / "bulkload")
