@@ -165,6 +165,25 @@ async def test_a_record_of_which_no_field_is_a_column_stops_the_run(
     assert emulator.row_count("orders") == 0
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_a_record_of_no_fields_loads_as_the_row_of_nulls_it_is(
+    emulator: Any, tmp_path: Path, fmt: str
+) -> None:
+    # Unlike a record whose fields are not columns (stopped above), `{}` or a CSV row of
+    # empty fields says every value is NULL: loading it keeps the source's row count.
+    data = tmp_path / f"orders.{fmt}"
+    if fmt == "jsonl":
+        data.write_bytes(b'{"order_id": 1, "customer": "ann"}\n{}\n{"order_id": 3}\n')
+    else:
+        data.write_bytes(b"order_id,customer\n1,ann\n,\n3,\n")
+    code, _out, err = await run_cli(load(emulator, tmp_path, data))
+    assert code == 0, err
+    stored = sorted(emulator.rows("orders"), key=lambda row: row["order_id"] or 0)
+    assert [row["order_id"] for row in stored] == [None, 1, 3]
+    assert all(value is None for value in stored[0].values())
+    assert summary(tmp_path)["records_ingested"] == 3
+
+
 # ---- mapping -----------------------------------------------------------------------------
 
 
