@@ -278,6 +278,25 @@ async def test_an_https_token_endpoint_redirecting_to_plain_http_is_refused(
     assert_no_secret_anywhere(tmp_path, out, err)
 
 
+async def test_an_https_token_endpoint_with_a_certificate_nobody_trusts_is_refused(
+    tmp_path: Path,
+) -> None:
+    # The same endpoint as above, its certificate not in the store: aiohttp's default
+    # context loads the CA store at the first handshake (client/tls.py), and fails closed.
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    cert, key = self_signed_cert(tls)
+    async with servers(tls_token_cert=(cert, key)) as (peak, thief):
+        env = oauth_env(tmp_path, peak)
+        env.pop("SSL_CERT_FILE", None)
+        env.pop("SSL_CERT_DIR", None)
+        code, out, err = await run_load(tmp_path, env, "--max-retries", "0", base_url=peak.url)
+    error = assert_one_line_error(err)
+    assert code == 1 and "certificate" in error.lower(), error
+    assert peak.issued == [] and peak.ids == [] and thief.seen == []
+    assert_no_secret_anywhere(tmp_path, out, err)
+
+
 @pytest.mark.parametrize("where", ["table", "ingest"])
 async def test_an_api_redirect_is_refused_naming_the_status_and_host(
     tmp_path: Path, where: str
