@@ -22,6 +22,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+import bulkload.pipeline.workers as pool_module
 from bulkload.cli import cli
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
@@ -169,6 +170,9 @@ def test_a_chunk_pool_checks_in_order_whatever_finishes_first() -> None:
 def test_auto_leaves_a_core_for_the_loader_and_needs_a_big_input() -> None:
     assert auto_workers() == min(AUTO_MAX_WORKERS, max(1, len(os.sched_getaffinity(0)) - 1))
     assert ChunkPool(None, None).window == 0  # type: ignore[arg-type]  # nothing started yet
+    # an input of unknown size waits for proof: the chunk rule (auto_start has the others)
+    stdin = discover_inputs(["-"])
+    assert pool_module.auto_start(stdin, csv_blocks=False) is pool_module.AutoStart.PROVEN
 
 
 @pytest.mark.parametrize("value", ["-1", "many", "65"])
@@ -210,7 +214,10 @@ async def test_a_killed_worker_fails_the_run_in_one_line_and_the_rerun_finishes(
     data = write_events(tmp_path / "events.jsonl", RECORDS)
     async with events_emulator(tmp_path, KEY) as emu:
         args = _args(emu, data, tmp_path, "--workers", "2")
-        monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:3")  # each worker's third chunk
+        # each worker's second chunk: the first four chunks go to the two workers whatever
+        # the timing (later ones may be checked in the loader while both are busy), so one
+        # of them surely gets a second
+        monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:2")
         code, _out, err = await run_cli(args)
         assert code == 1, err
         assert "worker process (--workers) ended abruptly" in err
@@ -674,7 +681,8 @@ def test_a_killed_worker_parsing_csv_fails_the_run_as_a_dead_worker(
 
     data = _write_csv_events(tmp_path / "events.csv", RECORDS)
     _csv_as(monkeypatch, blocks=True)
-    monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:3")  # the worker's third block
+    # the worker's second block: the window's first two surely go to it
+    monkeypatch.setenv("BULKLOAD_FAILPOINT", "worker:2")
     with pytest.raises(WorkerFailed, match="rerun the same command"):
         _rejects_in_full([], [data], 1, ignore_unknown_columns=True)
 

@@ -243,7 +243,7 @@ class Producer:
         # Chunks read but not yet taken, in input order: up to the pool's window of them
         # are being checked meanwhile (none with --workers 0).
         ahead: deque[_ChunkRead | _FileRead] = deque()
-        with ChunkPool(self._checker, self.config.workers) as pool:
+        with ChunkPool(self._checker, self.config.workers, self.inputs[first_file:]) as pool:
             for file_index in range(first_file, len(self.inputs)):
                 input_file = self.inputs[file_index]
                 resumes_here = start is not None and file_index == start.file_index

@@ -15,6 +15,10 @@ and the producer takes verdicts in the order it read the chunks (``Ticket.taken`
 batches are the same bytes whether N is 0, 1 or 16, so resume and the checkpoint do not
 depend on it.
 
+The workers start as the pool is entered (``auto``: only for an input known or proven
+large, see ``auto_start``), and the loader checks chunks itself while none has answered yet
+and whenever all of them are behind (``ChunkPool.submit``).
+
 Worker processes are spawned (not forked: the loader has an event loop and threads), ignore
 the terminal's signals (the loader alone decides when to stop and tells them by closing the
 pool), and end when the loader does. A chunk a worker fails on for any other reason than
@@ -24,6 +28,7 @@ dying is checked again in the loader process, which then raises what ``--workers
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import multiprocessing
 import os
@@ -42,12 +47,20 @@ from bulkload.pipeline.chunkcheck import ChunkChecker, CsvBlockTake, Validator, 
 from bulkload.pipeline.failpoints import FailPoints, InjectedFault
 from bulkload.pipeline.readers.chunks import Chunk, ChunkKind
 from bulkload.pipeline.readers.csv import CsvBlock
+from bulkload.pipeline.readers.discovery import InputFile
 
 log = logging.getLogger("bulkload")
 
-# With ``--workers auto``, chunks checked in the loader process before workers start: a
-# worker's start-up (an interpreter and the validator's imports, ~0.1-0.3 CPU s) costs more
-# than it saves on a small input, and most test and demo loads are small.
+# With ``--workers auto``, an input whose size is known (regular files, ``stat`` at
+# discovery) starts the workers as the load starts when it holds at least this many bytes
+# for them, and never starts them when it is known to hold fewer: a worker's start-up (an
+# interpreter and the validator's imports, ~0.25 CPU s) and its hand-over cost more than
+# they save on a smaller input. Measured on 2 cores, small JSON Lines records, one worker
+# against none (benchmarks/PROFILE.md, "the workers' start and the loader beside them"):
+# 300k records (78 MB) 1.05x the wall time for 1.23x the CPU; 1M (262 MB) 0.90x for 1.15x.
+AUTO_START_BYTES = 128 << 20
+# An input of unknown size (standard input, a FIFO, a compressed file smaller on disk than
+# AUTO_START_BYTES) starts them once it has given this many chunks, checked in the loader.
 AUTO_START_CHUNKS = 8
 # auto never starts more: the loader process (reading, cutting, sending) is the limit first,
 # and each worker holds ~33 MB. Measured on 1M small JSON Lines records, the loader's own CPU
@@ -73,6 +86,41 @@ def auto_workers() -> int:
     """``--workers auto``: a worker per usable core but one (the loader's own: reading,
     batching and sending), at least one, at most ``AUTO_MAX_WORKERS``."""
     return min(AUTO_MAX_WORKERS, max(1, usable_cores() - 1))
+
+
+class AutoStart(enum.Enum):
+    """When ``--workers auto`` starts its workers (``auto_start``)."""
+
+    NOW = "now"  # the input is known to be large: as the load starts
+    NEVER = "never"  # the input is known to be small: its chunks are checked in the loader
+    PROVEN = "proven"  # unknown: once the input has given AUTO_START_CHUNKS chunks
+
+
+def auto_start(inputs: Sequence[InputFile], *, csv_blocks: bool) -> AutoStart:
+    """The rule for ``--workers auto``, from what is known before anything is read.
+
+    Only the inputs whose chunks a worker would check count: JSON Lines and JSON arrays,
+    and CSV where it goes as raw blocks (``csv_in_workers``); never Parquet (checked in the
+    loader) nor a rejects file (mostly CSV rows, which stay in the loader too). A regular
+    file's size is known from discovery; a compressed file's on-disk size is only a lower
+    bound of what it holds; a stream's is unknown. So: NOW once the known bytes reach
+    ``AUTO_START_BYTES``; NEVER when every such input's size is known exactly (regular,
+    uncompressed) and they fall short; PROVEN otherwise."""
+    formats = {"jsonl", "json"} | ({"csv"} if csv_blocks else set())
+    known = 0
+    exact = True
+    for input_file in inputs:
+        if input_file.format not in formats:
+            continue
+        if input_file.size_bytes is None or input_file.stream:
+            exact = False
+            continue
+        known += input_file.size_bytes
+        if input_file.compression is not None:
+            exact = False
+    if known >= AUTO_START_BYTES:
+        return AutoStart.NOW
+    return AutoStart.NEVER if exact else AutoStart.PROVEN
 
 
 def csv_in_workers(workers: int) -> bool:
@@ -152,6 +200,11 @@ def _end_with(parent: multiprocessing.process.BaseProcess) -> None:
     os._exit(1)
 
 
+def _ready_in_worker() -> int:
+    """Answered once a worker has started (imports done, validator built)."""
+    return os.getpid()
+
+
 def _check_in_worker(
     kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
 ) -> Verdict:
@@ -175,9 +228,12 @@ def _worker_died() -> WorkerFailed:
 
 
 class Ticket:
-    """A chunk handed to the pool; ``verdict()`` waits for what became of it."""
+    """A chunk handed to the pool; ``verdict()`` waits for what became of it.
 
-    __slots__ = ("_args", "_future", "_pool")
+    Without a future the chunk is checked in the loader: at once (``checked_here``) when
+    workers are running, so the loader works while they do, else when it is taken."""
+
+    __slots__ = ("_args", "_error", "_future", "_pool", "_verdict")
 
     def __init__(
         self,
@@ -188,6 +244,21 @@ class Ticket:
         self._pool = pool
         self._args = args
         self._future = future
+        self._verdict: Verdict | None = None
+        self._error: Exception | None = None
+
+    @classmethod
+    def checked_here(
+        cls, pool: ChunkPool, args: tuple[ChunkKind, Sequence[str] | None, bool, list[Any]]
+    ) -> Ticket:
+        """The chunk checked now, in this thread. What the check raises is raised when the
+        chunk is taken in its turn, after the chunks before it, as --workers 0 raises it."""
+        ticket = cls(pool, args, None)
+        try:
+            ticket._verdict = pool.checker.check(*args)
+        except Exception as exc:
+            ticket._error = exc
+        return ticket
 
     def taken(self, chunk: Chunk, check_stop: Callable[[], None]) -> list[tuple[Chunk, Verdict]]:
         """The chunks as read_csv would have cut them, each with its verdict: ``chunk``
@@ -216,12 +287,17 @@ class Ticket:
     def verdict(self, check_stop: Callable[[], None]) -> Verdict:
         future = self._future
         if future is None:
+            if self._verdict is not None:
+                return self._verdict
+            if self._error is not None:
+                raise self._error
             return self._pool.checker.check(*self._args)
         while True:
             try:
-                return future.result(timeout=_POLL_S)
+                verdict = future.result(timeout=_POLL_S)
             except TimeoutError:
                 check_stop()  # raises once the run stops
+                continue
             except BrokenProcessPool:
                 raise _worker_died() from None
             except Exception as exc:
@@ -234,23 +310,48 @@ class Ticket:
                         exc,
                     )
                 return self._pool.checker.check(*self._args)
+            return verdict
 
 
 class ChunkPool:
     """Checks chunks in worker processes, or in this process when ``workers`` is 0.
 
-    ``workers`` None is ``auto``: ``auto_workers()`` processes, started once
-    ``AUTO_START_CHUNKS`` chunks were checked here. ``window`` is how many chunks may be
-    handed over and not yet taken back: two per worker, so none waits for the producer.
+    ``workers`` None is ``auto``: ``auto_workers()`` processes, started as ``auto_start``
+    says from ``inputs``; until one of them has answered (its imports take ~0.3 s), chunks
+    are checked here rather than waiting behind the start-up. An explicit number starts
+    its workers as the pool is entered, and its first ``window`` chunks go to them whatever
+    the timing. ``window`` is how many chunks may be handed over and not yet taken back:
+    two per worker, so none waits for the producer. With the window full of chunks not yet
+    done, the next one is checked here at once (the loader works beside the workers rather
+    than wait for them); which chunks went where changes no byte of what the producer cuts,
+    as verdicts are taken in input order.
     """
 
-    def __init__(self, checker: ChunkChecker, workers: int | None) -> None:
+    def __init__(
+        self, checker: ChunkChecker, workers: int | None, inputs: Sequence[InputFile] = ()
+    ) -> None:
         self.checker = checker
         self._count = auto_workers() if workers is None else workers
-        self._wait_chunks = AUTO_START_CHUNKS if workers is None else 0
         self._executor: ProcessPoolExecutor | None = None
         # read CSV files as raw blocks for the workers (``readers.read_chunks(csv_blocks)``)
         self.csv_blocks = csv_in_workers(self._count)
+        self._auto = workers is None
+        # chunks still to check here before auto starts the workers; None: it never does
+        self._wait_chunks: int | None = 0
+        if self._auto:
+            plan = auto_start(inputs, csv_blocks=self.csv_blocks)
+            self._wait_chunks = {
+                AutoStart.NOW: 0,
+                AutoStart.NEVER: None,
+                AutoStart.PROVEN: AUTO_START_CHUNKS,
+            }[plan]
+        # auto: a worker's answer to its first call, once started (see _worker_up)
+        self._ready: Future[int] | None = None
+        # the chunks handed to the workers, oldest first, until seen done
+        self._in_flight: list[Future[Verdict]] = []
+        # how many chunks went to the workers, and how many were checked here beside them
+        self.chunks_handed_over = 0
+        self.chunks_checked_beside = 0
 
     @property
     def workers(self) -> int:
@@ -259,6 +360,32 @@ class ChunkPool:
     @property
     def window(self) -> int:
         return 2 * self._count if self._executor is not None else 0
+
+    def start(self) -> None:
+        """Start the workers now if they are to start before the first chunk (explicit
+        ``--workers N``, or ``auto`` on an input known to be large): their start-up then
+        overlaps the reading of the first chunks."""
+        if self._executor is None and self._count > 0 and self._wait_chunks == 0:
+            self._begin()
+
+    def _begin(self) -> ProcessPoolExecutor:
+        with _stop_signals_blocked():  # the pool's queues may start the resource tracker
+            executor = self._executor = self._start()
+            try:
+                # One call per worker: the pool spawns a process for each call no idle
+                # worker takes, so all of them start now rather than at the first chunks.
+                # (Spawned with the stop signals blocked: see submit.)
+                calls = [executor.submit(_ready_in_worker) for _ in range(self._count)]
+            except BrokenProcessPool:
+                raise _worker_died() from None
+        if self._auto:
+            self._ready = calls[0]  # the first call goes to the first worker up
+        return executor
+
+    def _worker_up(self) -> bool:
+        """auto: whether a worker has answered (a failed start counts: the next submit
+        then says WorkerFailed)."""
+        return self._ready is None or self._ready.done()
 
     def submit(
         self, kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
@@ -279,11 +406,19 @@ class ChunkPool:
             return Ticket(self, args, None)
         executor = self._executor
         if executor is None:
-            if self._count == 0 or self._wait_chunks > 0:
-                self._wait_chunks -= 1
+            if self._count == 0 or self._wait_chunks is None or self._wait_chunks > 0:
+                if self._wait_chunks:
+                    self._wait_chunks -= 1
                 return Ticket(self, args, None)
-            with _stop_signals_blocked():  # the pool's queues may start the resource tracker
-                executor = self._executor = self._start()
+            executor = self._begin()
+        in_flight = self._in_flight = [f for f in self._in_flight if not f.done()]
+        if not self._worker_up() or len(in_flight) >= self.window:
+            # No worker has answered yet (auto), or every worker has a chunk queued behind
+            # the one it is on: this one is checked here meanwhile rather than queued too
+            # (the loader would only wait). So the loader takes on what its own work leaves
+            # it time for, and no more.
+            self.chunks_checked_beside += 1
+            return Ticket.checked_here(self, args)
         try:
             # submit() may spawn a worker: with the stop signals blocked in this thread, the
             # child starts with them blocked too, so a Ctrl-C that reaches the process group
@@ -293,6 +428,8 @@ class ChunkPool:
                 future = executor.submit(_check_in_worker, *args)
         except BrokenProcessPool:
             raise _worker_died() from None
+        in_flight.append(future)
+        self.chunks_handed_over += 1
         return Ticket(self, args, future)
 
     def _start(self) -> ProcessPoolExecutor:
@@ -308,9 +445,15 @@ class ChunkPool:
         """End the workers: a chunk being checked finishes, queued ones are dropped."""
         executor, self._executor = self._executor, None
         if executor is not None:
+            log.debug(
+                "chunks: %d checked by the workers, %d in the loader beside them",
+                self.chunks_handed_over,
+                self.chunks_checked_beside,
+            )
             executor.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ChunkPool:
+        self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -319,9 +462,12 @@ class ChunkPool:
 
 __all__ = [
     "AUTO_MAX_WORKERS",
+    "AUTO_START_BYTES",
     "AUTO_START_CHUNKS",
+    "AutoStart",
     "ChunkPool",
     "Ticket",
+    "auto_start",
     "auto_workers",
     "csv_in_workers",
     "usable_cores",
