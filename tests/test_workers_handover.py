@@ -1,10 +1,12 @@
-"""--workers: when the workers start, and which chunks the loader checks itself meanwhile.
+"""--workers: when the workers start, which chunks the loader checks itself meanwhile, and
+what a verdict carries back.
 
 What must hold: ``auto`` starts no worker for an input known to be small, starts them at
 once for one known to be large, and waits for proof otherwise; while no worker has answered
 and while every worker has a chunk queued, the loader checks the chunk itself; none of it
 changes a byte of the batches or a reject's file and line (``_produce`` compares the
-producer's whole output with ``--workers 0``).
+producer's whole output with ``--workers 0``); a verdict that travels back as only its
+changed outcomes is the verdict the worker made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bulkload.pipeline.readers.discovery import Compression, Format, InputFile
 from bulkload.pipeline.workers import (
     AUTO_START_BYTES,
     AutoStart,
+    ChangedOutcomes,
     ChunkPool,
     auto_start,
 )
@@ -149,6 +152,40 @@ def test_what_a_chunk_checked_ahead_raises_is_raised_in_its_turn() -> None:
         ticket = pool_module.Ticket.checked_here(pool, (ChunkKind.RAW_JSON, None, False, []))
         with pytest.raises(RecordInvalid, match="boom"):
             ticket.verdict(lambda: None)
+
+
+def test_a_verdict_travels_back_as_its_changed_outcomes_only() -> None:
+    checker = _checker()
+    items = _chunk(2_000, bad=(7, 1_500))
+    verdict = checker.check(ChunkKind.RAW_JSON, None, False, items)
+    assert verdict.outcomes is not None
+    expected = list(verdict.outcomes)
+    sparse = ChangedOutcomes.of(verdict, items)
+    assert sparse is not None and sparse.indices == [7, 1_500]
+    assert all(isinstance(o, RecordInvalid) for o in sparse.outcomes)
+    again = orjson.loads(orjson.dumps([i.decode() for i in items]))  # the loader's own copies
+    restored = sparse.restored([line.encode() for line in again])
+    assert restored.outcomes is not None
+    assert [str(o) for o in restored.outcomes] == [str(o) for o in expected]
+    assert restored.all_bytes is False
+    # all new bytes (or nothing to compare with): the verdict goes as it is
+    renamed = Verdict([item + b" " for item in items], True)
+    assert ChangedOutcomes.of(renamed, items) is None
+    assert ChangedOutcomes.of(Verdict(None, True), items) is None
+
+
+def test_through_a_worker_a_chunk_with_a_few_refused_records_gets_the_loaders_verdict() -> None:
+    checker = _checker()
+    chunks = [_chunk(2_000, bad=(0,)), _chunk(2_000), _chunk(900, bad=(5, 899))]
+    with ChunkPool(checker, 1) as pool:
+        tickets = [pool.submit(ChunkKind.RAW_JSON, None, False, items) for items in chunks]
+        assert all(ticket._future is not None for ticket in tickets[:2])  # the window's two
+        got = [ticket.verdict(lambda: None) for ticket in tickets]
+    for verdict, items in zip(got, chunks, strict=True):
+        expected = checker.check(ChunkKind.RAW_JSON, None, False, items)
+        assert verdict.all_bytes == expected.all_bytes
+        shown = None if verdict.outcomes is None else [str(o) for o in verdict.outcomes]
+        assert shown == (None if expected.outcomes is None else [str(o) for o in expected.outcomes])
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -37,13 +37,16 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from itertools import compress, count
+from operator import is_not
 from typing import Any
 
 from bulkload.contract.arrowrows import ArrowRows
 from bulkload.contract.v2validate import V2RecordValidator
 from bulkload.contract.validate import RecordValidator
 from bulkload.errors import BulkloadError, WorkerFailed
-from bulkload.pipeline.chunkcheck import ChunkChecker, CsvBlockTake, Validator, Verdict
+from bulkload.pipeline.chunkcheck import ChunkChecker, CsvBlockTake, Outcome, Validator, Verdict
 from bulkload.pipeline.failpoints import FailPoints, InjectedFault
 from bulkload.pipeline.readers.chunks import Chunk, ChunkKind
 from bulkload.pipeline.readers.csv import CsvBlock
@@ -207,14 +210,47 @@ def _ready_in_worker() -> int:
 
 def _check_in_worker(
     kind: ChunkKind, header: Sequence[str] | None, exact_header: bool, items: list[Any]
-) -> Verdict:
+) -> Verdict | ChangedOutcomes:
     assert _checker is not None, "the pool's initializer builds the checker"
     try:
         _failpoints.hit("worker")
     except InjectedFault:
         os.kill(os.getpid(), signal.SIGKILL)
     _failpoints.hit("worker-bug")
-    return _checker.check(kind, header, exact_header, items)
+    verdict = _checker.check(kind, header, exact_header, items)
+    return ChangedOutcomes.of(verdict, items) or verdict
+
+
+@dataclass(slots=True)
+class ChangedOutcomes:
+    """A verdict as it travels back from a worker when most outcomes are the very items
+    sent: only the others (refused records, records re-encoded) go, by index, and the
+    loader fills in the rest from the items it kept. A chunk with one refused record then
+    sends back one outcome, not 2,000 records' bytes (pickled there, unpickled here)."""
+
+    verdict: Verdict  # its outcomes None on the way
+    indices: list[int]
+    outcomes: list[Outcome]
+
+    @classmethod
+    def of(cls, verdict: Verdict, items: list[Any]) -> ChangedOutcomes | None:
+        outcomes = verdict.outcomes
+        if outcomes is None or isinstance(items, CsvBlock) or len(outcomes) != len(items):
+            return None
+        indices = list(compress(count(), map(is_not, outcomes, items)))
+        if 2 * len(indices) > len(items):
+            return None  # mostly new bytes (a renamed chunk): as it is
+        changed = [outcomes[i] for i in indices]
+        verdict.outcomes = None
+        return cls(verdict, indices, changed)
+
+    def restored(self, items: list[Any]) -> Verdict:
+        """The verdict the worker made, from the items as the loader holds them."""
+        outcomes: list[Outcome] = list(items)
+        for index, outcome in zip(self.indices, self.outcomes, strict=True):
+            outcomes[index] = outcome
+        self.verdict.outcomes = outcomes
+        return self.verdict
 
 
 # ---- in the loader process ----------------------------------------------------------------
@@ -239,7 +275,7 @@ class Ticket:
         self,
         pool: ChunkPool,
         args: tuple[ChunkKind, Sequence[str] | None, bool, list[Any]],
-        future: Future[Verdict] | None,
+        future: Future[Verdict | ChangedOutcomes] | None,
     ) -> None:
         self._pool = pool
         self._args = args
@@ -310,6 +346,8 @@ class Ticket:
                         exc,
                     )
                 return self._pool.checker.check(*self._args)
+            if isinstance(verdict, ChangedOutcomes):
+                return verdict.restored(self._args[3])
             return verdict
 
 
@@ -348,7 +386,7 @@ class ChunkPool:
         # auto: a worker's answer to its first call, once started (see _worker_up)
         self._ready: Future[int] | None = None
         # the chunks handed to the workers, oldest first, until seen done
-        self._in_flight: list[Future[Verdict]] = []
+        self._in_flight: list[Future[Verdict | ChangedOutcomes]] = []
         # how many chunks went to the workers, and how many were checked here beside them
         self.chunks_handed_over = 0
         self.chunks_checked_beside = 0
@@ -465,6 +503,7 @@ __all__ = [
     "AUTO_START_BYTES",
     "AUTO_START_CHUNKS",
     "AutoStart",
+    "ChangedOutcomes",
     "ChunkPool",
     "Ticket",
     "auto_start",
