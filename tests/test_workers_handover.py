@@ -103,10 +103,20 @@ def test_auto_on_an_input_known_small_starts_no_worker() -> None:
 
 
 def test_explicit_workers_all_start_as_the_pool_is_entered() -> None:
-    with ChunkPool(_checker(), 2) as pool:
+    with ChunkPool(_checker(), 2, [_input("jsonl", SMALL)]) as pool:
         assert len(_workers_running()) == 2  # before any chunk
         assert pool.window == 4
     assert not _workers_running()
+
+
+def test_explicit_workers_do_not_start_for_inputs_that_give_them_no_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pool_module, "csv_in_workers", lambda count: False)  # CSV rows
+    inputs = [_input("parquet", BIG), _input("csv", BIG), _input("rejects", BIG)]
+    with ChunkPool(_checker(), 2, inputs) as pool:
+        assert not _workers_running()
+        assert pool.window == 0
 
 
 def test_auto_on_a_large_input_checks_here_until_a_worker_has_answered(

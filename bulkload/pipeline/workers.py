@@ -99,6 +99,11 @@ class AutoStart(enum.Enum):
     PROVEN = "proven"  # unknown: once the input has given AUTO_START_CHUNKS chunks
 
 
+def _worker_formats(csv_blocks: bool) -> set[str]:
+    """The input formats whose chunks go to the workers (see ``ChunkPool.submit``)."""
+    return {"jsonl", "json"} | ({"csv"} if csv_blocks else set())
+
+
 def auto_start(inputs: Sequence[InputFile], *, csv_blocks: bool) -> AutoStart:
     """The rule for ``--workers auto``, from what is known before anything is read.
 
@@ -109,7 +114,7 @@ def auto_start(inputs: Sequence[InputFile], *, csv_blocks: bool) -> AutoStart:
     bound of what it holds; a stream's is unknown. So: NOW once the known bytes reach
     ``AUTO_START_BYTES``; NEVER when every such input's size is known exactly (regular,
     uncompressed) and they fall short; PROVEN otherwise."""
-    formats = {"jsonl", "json"} | ({"csv"} if csv_blocks else set())
+    formats = _worker_formats(csv_blocks)
     known = 0
     exact = True
     for input_file in inputs:
@@ -376,6 +381,10 @@ class ChunkPool:
         self._auto = workers is None
         # chunks still to check here before auto starts the workers; None: it never does
         self._wait_chunks: int | None = 0
+        # start as the pool is entered: some input gives the workers chunks (a Parquet or
+        # CSV-rows load starts none; a rejects file's, at its first chunk for them)
+        formats = _worker_formats(self.csv_blocks)
+        self._start_at_entry = any(f.format in formats for f in inputs)
         if self._auto:
             plan = auto_start(inputs, csv_blocks=self.csv_blocks)
             self._wait_chunks = {
@@ -403,7 +412,12 @@ class ChunkPool:
         """Start the workers now if they are to start before the first chunk (explicit
         ``--workers N``, or ``auto`` on an input known to be large): their start-up then
         overlaps the reading of the first chunks."""
-        if self._executor is None and self._count > 0 and self._wait_chunks == 0:
+        if (
+            self._executor is None
+            and self._count > 0
+            and self._wait_chunks == 0
+            and self._start_at_entry
+        ):
             self._begin()
 
     def _begin(self) -> ProcessPoolExecutor:
