@@ -59,7 +59,7 @@ log = logging.getLogger("bulkload")
 # for them, and never starts them when it is known to hold fewer: a worker's start-up (an
 # interpreter and the validator's imports, ~0.25 CPU s) and its hand-over cost more than
 # they save on a smaller input. Measured on 2 cores, small JSON Lines records, one worker
-# against none (benchmarks/PROFILE.md, "the workers' start and the loader beside them"):
+# against none (benchmarks/PROFILE.md, "the hand-over and the workers' start"):
 # 300k records (78 MB) 1.05x the wall time for 1.23x the CPU; 1M (262 MB) 0.90x for 1.15x.
 AUTO_START_BYTES = 128 << 20
 # An input of unknown size (standard input, a FIFO, a compressed file smaller on disk than
