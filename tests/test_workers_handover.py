@@ -210,3 +210,25 @@ def test_auto_started_at_once_cuts_byte_identical_batches(
     monkeypatch.setattr(pool_module, "auto_workers", lambda: workers)
     assert _produce(paths, None) == alone
     assert _produce(paths, None, coerce=True) == _produce(paths, 0, coerce=True)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_any_mix_of_chunks_checked_here_and_in_workers_cuts_the_same_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """The same, with the chunks checked in the loader chosen at random (not by timing):
+    a chunk checked ahead here between chunks out in the workers changes nothing."""
+    import random
+
+    paths = _write_inputs(tmp_path, seed)
+    alone = _produce(paths, 0, max_bad_records=60)
+    choice = random.Random(seed)
+    routed: list[bool] = []
+
+    def sometimes_up(self: ChunkPool) -> bool:
+        routed.append(choice.random() < 0.5)
+        return routed[-1]
+
+    monkeypatch.setattr(ChunkPool, "_worker_up", sometimes_up)
+    assert _produce(paths, 2, max_bad_records=60) == alone
+    assert any(routed) and not all(routed)
