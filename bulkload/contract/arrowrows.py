@@ -49,17 +49,32 @@ def rows_of(batch: Any) -> tuple[list[dict[str, Any]], bool]:
             pass
     names = batch.schema.names
     values = [_values_of(column) for column in columns]
-    unheld = any(_holds_unheld(value) for column in values for value in column)
     if not values:
         return [{} for _ in range(batch.num_rows)], False
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)], unheld
+    rows: list[dict[str, Any]] = []
+    unheld = False
+    for row in zip(*values, strict=True):
+        if any(map(_holds_unheld, row)):
+            rows.append(UnheldRow(zip(names, row, strict=True)))
+            unheld = True
+        else:
+            rows.append(dict(zip(names, row, strict=True)))
+    return rows, unheld
+
+
+class UnheldRow(dict[str, Any]):
+    """A row holding at least one UnheldValue (``rows_of`` makes them): a validator that
+    takes rows one by one sees by its type alone, without looking at every value, that
+    the row needs ``first_unheld`` (v2validate does)."""
+
+    __slots__ = ()
 
 
 def unheld_problems(row: dict[str, Any]) -> list[str]:
     """One problem per field whose value (or a value inside it) is an UnheldValue."""
     problems = []
     for key, value in row.items():
-        found = _first_unheld(value)
+        found = first_unheld(value)
         if found is not None:
             problems.append(f"column {key!r}: {str(found)!r} {found.why}")
     return problems
@@ -175,10 +190,11 @@ def _text(scalar: Any) -> str:
 
 
 def _holds_unheld(value: Any) -> bool:
-    return _first_unheld(value) is not None
+    return first_unheld(value) is not None
 
 
-def _first_unheld(value: Any) -> UnheldValue | None:
+def first_unheld(value: Any) -> UnheldValue | None:
+    """The first UnheldValue that ``value`` is or holds (inside lists and dicts), or None."""
     if isinstance(value, UnheldValue):
         return value
     if isinstance(value, dict):
@@ -186,7 +202,7 @@ def _first_unheld(value: Any) -> UnheldValue | None:
     elif not isinstance(value, list | tuple):
         return None
     for inner in value:
-        found = _first_unheld(inner)
+        found = first_unheld(inner)
         if found is not None:
             return found
     return None
@@ -234,4 +250,4 @@ class ArrowRows(list[dict[str, Any]]):
         return (ArrowRows, (self.batch,))
 
 
-__all__ = ["ArrowRows", "UnheldValue", "rows_of", "unheld_problems"]
+__all__ = ["ArrowRows", "UnheldRow", "UnheldValue", "first_unheld", "rows_of", "unheld_problems"]

@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
+from bulkload.contract.arrowrows import UnheldRow, first_unheld
 from bulkload.contract.formats import DateFormat, compile_format
 from bulkload.contract.nesting import SURELY_SHALLOW_RECORD_BYTES, TOO_DEEP, record_too_deep
 from bulkload.contract.schema import Column, ColumnType
@@ -294,7 +296,25 @@ def _temporal_check(attribute: Attribute) -> ValueCheck:
     shown = " or ".join(f.text.replace("HH24", "HH").replace("TZH:TZM", "±hh:mm") for f in formats)
     with_offset = tuple("TZH:TZM" in f.tokens for f in formats)
 
+    # A date or datetime (Parquet's, read by pyarrow) is written in the format, as v1 does;
+    # an aware datetime in a format with an offset where there is one, a naive one without.
+    plain = next((f for f, offset in zip(formats, with_offset, strict=True) if not offset), None)
+    aware = next((f for f, offset in zip(formats, with_offset, strict=True) if offset), None)
+
+    def written(value: date) -> str:
+        has_offset = isinstance(value, datetime) and value.utcoffset() is not None
+        fmt = (aware if has_offset else plain) or formats[0]
+        try:
+            text = fmt.format(value)
+        except ValueError as exc:
+            raise _Problem(f"{value!r} {exc}") from None
+        if "TZH:TZM" in fmt.tokens and _OFFSET_OVER_14H.search(text):
+            raise _Problem(f"{_show(text)} has an offset of more than 14 hours")
+        return text
+
     def check(value: Any) -> Any:
+        if isinstance(value, date):
+            return written(value)
         if not isinstance(value, str):
             raise _Problem(f"expected a {what} as a string in format {shown}, got {_show(value)}")
         for fmt, offset in zip(formats, with_offset, strict=True):
@@ -603,7 +623,11 @@ class V2RecordValidator:
     # -- already-parsed Python values ---------------------------------------------------------
 
     def check_object(self, obj: Any) -> bytes:
-        """orjson bytes of one parsed row (JSON array item, Parquet row, CSV row dict)."""
+        """orjson bytes of one parsed row (JSON array item, Parquet row, CSV row dict).
+
+        A Parquet row may hold a value Python cannot (``arrowrows.UnheldValue``, Arrow's
+        text of it): its attribute is refused with why, never sent as that text (it is a
+        str, which a string attribute would take)."""
         if not isinstance(obj, Mapping):
             raise RecordInvalid(f"not a JSON object (got {_json_kind(obj)})")
         keys = [str(k) for k in obj]
@@ -611,6 +635,7 @@ class V2RecordValidator:
         problems: list[RecordInvalid] = []
         matched, _ = self._match(keys, problems)
         present = {rule.name: values[position] for rule, position in matched}
+        unheld_row = type(obj) is UnheldRow  # only rows_of makes them: no cost elsewhere
         out: dict[str, Any] = {}
         for rule in self._rules:
             value = present.get(rule.name)
@@ -618,6 +643,11 @@ class V2RecordValidator:
                 if rule.name in present and not rule.attribute.accepts_null:
                     problems.append(self._null_problem(rule))
                 out[rule.name] = None
+                continue
+            if unheld_row and (unheld := first_unheld(value)) is not None:
+                problems.append(
+                    RecordInvalid(f"column {rule.name!r}: {str(unheld)!r} {unheld.why}", rule.name)
+                )
                 continue
             try:
                 out[rule.name] = rule.check(value)
