@@ -11,12 +11,13 @@ synchronous code without I/O: the pipeline calls it from its reader thread.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 from operator import add
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 from bulkload.contract.schema import MAX_BODY_BYTES, MAX_RECORDS_PER_REQUEST
 
@@ -26,10 +27,63 @@ T = TypeVar("T")
 _BRACKETS_BYTES = 2
 
 
+class BodyRecords(Sequence[bytes]):
+    """The records of a sealed batch, read back from its body when asked for.
+
+    A batch's records are only needed again when its request fails (a split, a resend of
+    the named suspects, a rejects line); holding them beside the body kept every byte in
+    flight twice (up to 30 bodies of 1 MB and their records: benchmarks/PROFILE.md, "wide
+    Parquet rows' memory"). So a sealed batch keeps where each record starts in the body,
+    and ``records[i]`` is that slice of it: the same bytes, made when asked.
+    """
+
+    __slots__ = ("_body", "_starts")
+
+    def __init__(self, body: bytes, records: Sequence[bytes], first_start: int) -> None:
+        self._body = body
+        # record i is body[starts[i] : starts[i + 1] - 1] (a comma or "]" follows each)
+        self._starts = array(
+            "q", accumulate(map((1).__add__, map(len, records)), initial=first_start)
+        )
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        count = len(self)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError("batch record index out of range")
+        starts = self._starts
+        return self._body[starts[index] : starts[index + 1] - 1]
+
+    def __iter__(self) -> Iterator[bytes]:
+        body, starts = self._body, self._starts
+        for index in range(len(starts) - 1):
+            yield body[starts[index] : starts[index + 1] - 1]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (bytes, str)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BodyRecords({len(self)} records)"
+
+
 @dataclass(slots=True)
 class Batch(Generic[T]):
     seq: int
-    records: list[bytes]  # serialized records, in input order
+    records: Sequence[bytes]  # serialized records, in input order (BodyRecords once sealed)
     tags: Sequence[T]  # the caller's per-record metadata (positions), parallel to records
     body: bytes  # prefix + b"[" + b",".join(records) + b"]" + suffix, built once when sealed
 
@@ -172,7 +226,8 @@ class Batcher(Generic[T]):
     def _seal(self) -> Batch[T]:
         records, tags = self._records, self._tags
         body = json_array(records, prefix=self._prefix, suffix=self._suffix)
-        batch = Batch(seq=self._next_seq, records=records, tags=tags, body=body)
+        views = BodyRecords(body, records, len(self._prefix) + 1)
+        batch = Batch(seq=self._next_seq, records=views, tags=tags, body=body)
         self._next_seq += 1
         self._records = []
         self._tags = []
