@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_validate_oracle import columns, deep_json, value_texts, wide_json
+from test_validate_oracle import columns, deep_json, oracle_accepts, value_texts, wide_json
 
+from bulkload.contract.matching import FieldMapping
 from bulkload.contract.schema import Column, ColumnType, TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 
@@ -124,3 +127,147 @@ def test_bulk_and_one_by_one_agree_on_deep_and_wide_values(raws: list[bytes]) ->
         TableSchema("t", (Column("note", ColumnType.STRING), Column("meta", ColumnType.JSON)))
     )
     assert verdicts_in_bulk(validator, raws) == verdicts_one_by_one(validator, raws)
+
+
+# -- records keyed in the input's own spelling (ORDER_ID for order_id, or a --map) ------------
+#
+# The bulk path decodes such a chunk under the input's names and writes it under the columns'
+# names. It must give every record the verdict the oracle gives the record with its names
+# mapped by hand, and the bytes check_raw gives it alone (so a record's bytes never depend on
+# the records that share its chunk).
+
+MAPPED_PREFIX = "K:"  # a --map source holding a colon, which the raw text counts too
+
+
+def oracle_column(name: str, columns: list[str], renames: dict[str, str]) -> str | None:
+    """The column an input name loads into, from bulkload's documented rules: --map first,
+    then the exact name, then the name with its case folded."""
+    if name in renames:
+        return renames[name]
+    if name in columns:
+        return name
+    folded = {column.lower(): column for column in columns}
+    return folded.get(name.lower())
+
+
+@st.composite
+def spelled_chunks(
+    draw: st.DrawFn,
+) -> tuple[list[Column], dict[str, str], list[tuple[str, list[tuple[str, str]]]]]:
+    """A table, the --map renames, and records given as (text, members): most records hold
+    every column in one spelling (upper-cased, mixed, mapped) so whole chunks take the bulk
+    path; some differ in spelling or order, repeat a key in one or two spellings, miss a
+    column, or hold an unknown key."""
+    cols = draw(columns())
+    names = [column.name for column in cols]
+    mode = draw(st.sampled_from(["fold", "map", "swap"] if len(cols) > 1 else ["fold", "map"]))
+    renames: dict[str, str] = {}
+    if mode == "map":
+        renames = {f"{MAPPED_PREFIX}{name}": name for name in names}
+    elif mode == "swap":  # --map c0=c1 --map c1=c0: every record is renamed
+        renames = {names[0]: names[1], names[1]: names[0]}
+
+    def spellings(name: str) -> list[str]:
+        out = [name.upper(), name, name[0].upper() + name[1:]]
+        if mode == "map":
+            out.append(f"{MAPPED_PREFIX}{name}")
+        return out
+
+    usual = {name: draw(st.sampled_from(spellings(name))) for name in names}
+    # Per column a few values the oracle accepts (and null), so that whole chunks are valid
+    # and take the bulk path; a record with an oddity draws a value of any kind.
+    pools = {}
+    for column in cols:
+        drawn = draw(st.lists(value_texts(column), min_size=1, max_size=3))
+        pools[column.name] = [
+            text for text in drawn if oracle_accepts([column], f'{{"{column.name}":{text}}}')
+        ] + ["null"]
+    clean = draw(st.booleans())  # a chunk with no oddity at all
+    records: list[tuple[str, list[tuple[str, str]]]] = []
+    for _ in range(draw(st.integers(1, 30))):
+        oddity = 99 if clean else draw(st.integers(0, 9))
+        chosen = list(cols)
+        if oddity == 0:
+            chosen = draw(st.lists(st.sampled_from(cols), min_size=1, max_size=len(cols) + 1))
+        elif oddity in (1, 99) and draw(st.integers(0, 4)) == 0:
+            chosen = draw(st.permutations(cols))
+        members = []
+        for column in chosen:
+            key = usual[column.name]
+            if oddity == 2:
+                key = draw(st.sampled_from(spellings(column.name)))
+            if oddity == 5:
+                value = draw(value_texts(column))
+            else:
+                value = draw(st.sampled_from(pools[column.name]))
+            members.append((key, value))
+        if oddity == 3:  # the same key twice, or one column in two spellings
+            key, _ = members[0]
+            other = draw(st.sampled_from([key, *spellings(chosen[0].name)]))
+            members.append((other, draw(st.sampled_from(pools[chosen[0].name]))))
+        if oddity == 4:
+            members.append(("unknown", "1"))
+        space = draw(st.sampled_from(["", "", " "]))
+        text = "{" + ("," + space).join(f"{json.dumps(k)}:{v}" for k, v in members) + "}"
+        records.append((text, members))
+    return cols, renames, records
+
+
+def oracle_verdict(
+    cols: list[Column], renames: dict[str, str], members: list[tuple[str, str]]
+) -> tuple[bool, Any]:
+    """Whether the oracle accepts the record with its names mapped by hand, and its values."""
+    names = [column.name for column in cols]
+    mapped = [(oracle_column(key, names, renames) or key, value) for key, value in members]
+    text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in mapped) + "}"
+    if not oracle_accepts(cols, text):
+        return False, None
+    return True, json.loads(text, parse_float=Decimal)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spelled_chunks(), st.booleans(), st.sampled_from([None, False, True]))
+def test_records_in_the_inputs_own_spelling_meet_the_oracle_in_bulk(
+    case: tuple[list[Column], dict[str, str], list[tuple[str, list[tuple[str, str]]]]],
+    ignore_unknown: bool,
+    coerce: bool | None,
+) -> None:
+    cols, renames, records = case
+    schema = TableSchema("t", tuple(cols))
+    fields = FieldMapping(schema.column_names, renames=renames, table="t")
+    validator = RecordValidator(
+        schema, fields=fields, ignore_unknown_columns=ignore_unknown, coerce=coerce
+    )
+    raws = [text.encode() for text, _ in records]
+    bulk = verdicts_in_bulk(validator, raws)
+    assert bulk == verdicts_one_by_one(validator, raws)
+    if ignore_unknown or coerce:
+        return  # the oracle knows the contract's rules, not the loader's options
+    exact = RecordValidator(schema)
+    for (text, members), verdict in zip(records, bulk, strict=True):
+        accepted, values = oracle_verdict(cols, renames, members)
+        assert isinstance(verdict, bytes) is accepted, (text, verdict)
+        if isinstance(verdict, bytes):
+            # What is sent holds the record's values under the columns' names, as the API
+            # itself would take them.
+            assert json.loads(verdict, parse_float=Decimal) == values, text
+            assert exact.check_raw(verdict) == verdict
+
+
+def test_an_upper_cased_chunk_is_never_renamed_record_by_record(monkeypatch: Any) -> None:
+    """The bulk path decodes under the file's names: no per-record dict of fields."""
+    upper = [good(i).replace(b'"id"', b'"ID"').replace(b'"note"', b'"NOTE"') for i in range(50)]
+    mapped = [good(i).replace(b'"amount"', b'"AMT:EUR"') for i in range(50)]
+    for raws, renames in ((upper, {}), (mapped, {"AMT:EUR": "amount"})):
+        fields = FieldMapping(SCHEMA.column_names, renames=renames, table="t")
+        validator = RecordValidator(SCHEMA, fields=fields)
+        expected = verdicts_one_by_one(validator, raws)
+
+        def no_per_record_renaming(raw: bytes) -> bytes | None:
+            raise AssertionError("renamed record by record")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(fields, "remap_raw", no_per_record_renaming)
+            sent = validator.check_raw_many(raws)
+        assert list(sent) == expected
+        assert [json.loads(s) for s in sent] == [json.loads(good(i)) for i in range(50)]

@@ -6,8 +6,9 @@ post-checks: numeric values are kept as raw JSON text (digits count *as written*
 float would lose) and fast-accepted a whole column at a time, by byte operations or
 msgspec's date parser where ``columncheck`` has a shortcut, else by a per-column regex;
 dates are calendar-checked only when their day is above 28; duplicate keys are ruled out by
-counting colons. A valid record
-is sent as its own bytes, never re-serialized.
+counting colons. A valid record is sent as its own bytes, never re-serialized; one whose
+names the input spells otherwise (``ORDER_ID``, a ``--map``) is decoded under the input's
+names and written by msgspec under the columns' names, a chunk at a time.
 
 Anything the hot path does not accept goes to the slow path, which re-reads the record with
 the plain rules (stdlib JSON, Decimal, the date formats) and decides, naming the first
@@ -508,6 +509,55 @@ def _days_exist(values: list[str], joined: str, fmt: DateFormat) -> bool:
     return True
 
 
+class _Spelling:
+    """How one input writes the names of the columns it holds (``ORDER_ID`` for ``order_id``,
+    or a fixed ``--map``): a decoder of records keyed exactly that way into the validator's
+    positional fields (``c{i}``, so the bulk checks read them as they read exact-case ones),
+    and a struct of the same fields under the columns' names, to write what is sent.
+
+    Every one of the input's names is required: a record that decodes has each of them
+    (so each record is one that ``FieldMapping.remap_raw`` renames) and nothing else.
+    """
+
+    __slots__ = (
+        "column_getters",
+        "decode",
+        "key_colons",
+        "sent_type",
+        "text_getters",
+        "width",
+    )
+
+    def __init__(self, rules: list[_Rule], keys: dict[int, str], checked: list[int]) -> None:
+        indexes = sorted(keys)
+        fields = [(f"c{i}", _struct_field_type(rules[i])) for i in indexes]
+        self.decode = msgspec.json.Decoder(
+            msgspec.defstruct(
+                "SpelledRecord",
+                fields,
+                rename={f"c{i}": keys[i] for i in indexes},
+                forbid_unknown_fields=True,
+                gc=False,
+            )
+        ).decode
+        # Same positions, the columns' names: B(*astuple(a)) is the record renamed.
+        self.sent_type = msgspec.defstruct(
+            "SentRecord", fields, rename={f"c{i}": rules[i].name for i in indexes}, gc=False
+        )
+        self.width = len(indexes)
+        # An input name may hold colons itself (a --map source): each is in the raw text.
+        self.key_colons = sum(key.count(":") for key in keys.values())
+        self.column_getters = [(i, attrgetter(f"c{i}")) for i in checked if i in keys]
+        self.text_getters = [
+            (i, attrgetter(f"c{i}")) for i in indexes if rules[i].column.type is ColumnType.STRING
+        ]
+
+
+# Distinct key orders of one input kept per validator; past it a chunk takes the plain path.
+_MAX_SPELLINGS = 64
+_ASTUPLE = msgspec.structs.astuple
+
+
 class RecordValidator:
     """Checks records against one table schema; compile once, call per record."""
 
@@ -578,8 +628,16 @@ class RecordValidator:
             | {i for i, _, _, _ in self._date_checks}
             | set(self._json_indexes)
         )
+        self._checked_indexes = checked
         self._column_getters = [(i, attrgetter(f"c{i}")) for i in checked]
         self._text_getters = [(i, attrgetter(f"c{i}")) for i in self._text_indexes]
+        # A renamed record is sent as msgspec writes its values under the columns' names
+        # (column order, absent columns left out): the bulk path and the one-record path
+        # write the same bytes for it, whichever path its chunk takes.
+        self._encode = msgspec.json.Encoder().encode
+        # Per tuple of input names (a record's keys in order): its _Spelling, or None when
+        # those names are not a plain renaming (dropped, unknown, colliding, or exact).
+        self._spellings: dict[tuple[str, ...], _Spelling | None] = {}
 
     # -- raw JSON text ------------------------------------------------------------------------
 
@@ -598,7 +656,9 @@ class RecordValidator:
         """check_raw of the record with its fields renamed (``self.fields``), once."""
         assert self.fields is not None
         renamed = self.fields.remap_raw(raw)
-        return self._check_renamed(raw if renamed is None else renamed)
+        if renamed is None:
+            return self._check_renamed(raw)
+        return self._send_renamed(renamed)
 
     def _check_renamed(self, raw: bytes) -> bytes:
         """check_raw of a record whose names were mapped already: never renamed twice (a
@@ -606,6 +666,15 @@ class RecordValidator:
         if self._vouch((raw,)):
             return raw
         return self._check_raw_slowly(raw, mapped=True)
+
+    def _send_renamed(self, renamed: bytes) -> bytes:
+        """``_check_renamed`` of a record ``remap_raw`` renamed: when valid, sent as the bulk
+        path writes it (``_encode`` of its values), so its bytes never depend on which
+        records shared its chunk."""
+        records = self._vouched((renamed,))
+        if records is not None:
+            return self._encode(records[0])
+        return self._check_raw_slowly(renamed, mapped=True)
 
     def check_raw_many(self, raws: list[bytes]) -> Sequence[bytes | RecordInvalid]:
         """``check_raw`` of each record: ``raws`` itself when every one is sent as it is,
@@ -615,19 +684,55 @@ class RecordValidator:
         record, one regex per column); a list that fails is halved until the records at
         fault are found, so one bad record costs a few bulk checks, not a slow chunk.
         """
+        if not self._remap_every_record and self._vouch(raws):
+            return raws
+        if self.fields is not None and raws:
+            # An export whose names need the case fallback or a --map (ORDER_ID for
+            # order_id): decoded under its own names, checked as exact-case records are,
+            # and written under the columns' names, with no per-record renaming.
+            spelling = self._spelling_of(raws[0])
+            if spelling is not None:
+                records = self._vouched(raws, spelling)
+                if records is not None:
+                    sent_type = spelling.sent_type
+                    return list(map(self._encode, [sent_type(*_ASTUPLE(r)) for r in records]))
         if self._remap_every_record:
             return [_outcome(self.check_raw, raw) for raw in raws]
-        if self._vouch(raws):
-            return raws
         if self.fields is not None:
-            # An export whose names all need the case fallback (ORDER_ID for order_id):
-            # rename the whole chunk and vouch for it at once, not record by record.
+            # Records in several spellings: rename the whole chunk and vouch for it at once,
+            # not record by record.
             renamed = self._renamed_if_all(raws)
-            if renamed is not None and self._vouch(renamed):
-                return renamed
+            if renamed is not None:
+                records = self._vouched(renamed)
+                if records is not None:
+                    return list(map(self._encode, records))
         out: list[bytes | RecordInvalid] = []
         self._check_parts(raws, out)
         return out
+
+    def _spelling_of(self, raw: bytes) -> _Spelling | None:
+        """The _Spelling of ``raw``'s names (cached by them), None when they are not a plain
+        renaming of some columns, or ``raw`` cannot be read (the plain path says why)."""
+        assert self.fields is not None
+        try:
+            names = tuple(_FIELDS_AS_WRITTEN.decode(raw))
+        except (*_DECODE_ERRORS, TypeError):
+            return None
+        if names in self._spellings:
+            return self._spellings[names]
+        plan = self.fields.plan(names)
+        spelling: _Spelling | None = None
+        if plan.loadable and not plan.unknown and not plan.dropped and not plan.renames_nothing:
+            index_of = {rule.name: i for i, rule in enumerate(self._rules)}
+            keys = {
+                index_of[target]: name
+                for name, target in zip(plan.names, plan.targets, strict=True)
+                if target is not None
+            }
+            spelling = _Spelling(self._rules, keys, self._checked_indexes)
+        if len(self._spellings) < _MAX_SPELLINGS:
+            self._spellings[names] = spelling
+        return spelling
 
     def _renamed_if_all(self, raws: list[bytes]) -> list[bytes] | None:
         """Every record of ``raws`` with its fields renamed, or None as soon as one needs no
@@ -651,7 +756,14 @@ class RecordValidator:
         check_by_halves(raws, out, lambda part: part if self._vouch(part) else None, self.check_raw)
 
     def _vouch(self, raws: Sequence[bytes]) -> bool:
-        """True when the plain rules surely accept every record as it is; False = look closer.
+        """True when the plain rules surely accept every record as it is; False = look closer."""
+        return self._vouched(raws) is not None
+
+    def _vouched(
+        self, raws: Sequence[bytes], spelling: _Spelling | None = None
+    ) -> list[Any] | None:
+        """The decoded records when the plain rules surely accept every one as it is (under
+        the columns' names, or under ``spelling``'s); None = look closer.
 
         msgspec checks keys, syntax, integers, booleans and strings while it parses; the rest
         is checked a column at a time over the whole list. Duplicate keys (msgspec keeps
@@ -664,84 +776,89 @@ class RecordValidator:
             if bytes(map(_FIRST_BYTE, raws)).strip(b"{") or bytes(map(_LAST_BYTE, raws)).strip(
                 b"}"
             ):
-                return False
+                return None
         except IndexError:  # an empty record
-            return False
+            return None
         # Refused before any parser recurses: their own limits depend on the stack's depth.
         if max(map(len, raws)) >= SURELY_SHALLOW_RECORD_BYTES and any(map(record_too_deep, raws)):
-            return False
+            return None
         columns: dict[int, list[Any]]
-        try:
-            records = list(map(self._complete_decode, raws))
-        except _DECODE_ERRORS:
+        if spelling is not None:
+            # Every name of the spelling is required: each record holds exactly them.
             try:
-                records = list(map(self._strict_decode, raws))
+                records = list(map(spelling.decode, raws))
             except _DECODE_ERRORS:
-                return False
-            # Some keys are missing: count the ones present, column by column.
-            every_column = list(zip(*map(msgspec.structs.astuple, records), strict=True))
-            expected_colons = 0
-            columns = {}
-            for i, column in enumerate(every_column):
-                present = [value for value in column if value is not UNSET]
-                expected_colons += len(present)
-                columns[i] = present
+                return None
+            expected_colons = len(raws) * (spelling.width + spelling.key_colons)
+            columns = {i: list(map(getter, records)) for i, getter in spelling.column_getters}
+            text_getters = spelling.text_getters
         else:
-            expected_colons = len(raws) * self._width
-            columns = {i: list(map(getter, records)) for i, getter in self._column_getters}
+            text_getters = self._text_getters
+            try:
+                records = list(map(self._complete_decode, raws))
+            except _DECODE_ERRORS:
+                try:
+                    records = list(map(self._strict_decode, raws))
+                except _DECODE_ERRORS:
+                    return None
+                # Some keys are missing: count the ones present, column by column.
+                every_column = list(zip(*map(_ASTUPLE, records), strict=True))
+                expected_colons = 0
+                columns = {}
+                for i, column in enumerate(every_column):
+                    present = [value for value in column if value is not UNSET]
+                    expected_colons += len(present)
+                    columns[i] = present
+            else:
+                expected_colons = len(raws) * self._width
+                columns = {i: list(map(getter, records)) for i, getter in self._column_getters}
         for i, surely_fit, fullmatch in self._numeric_checks:
-            values = columns[i]
+            values = columns.get(i)
             if not values:
                 continue
             joined_values = b"\n".join(values)
             if surely_fit is not None and surely_fit(values, joined_values):
                 continue
             if fullmatch(joined_values) is None:
-                return False
+                return None
         for i, fmt, colons, surely_real in self._date_checks:
-            texts = [value for value in columns[i] if value is not None]
+            texts = [value for value in columns.get(i, ()) if value is not None]
             if not texts:
                 continue
             joined = "\n".join(texts)
             if joined.count("\n") != len(texts) - 1:
-                return False
+                return None
             surely = surely_real is not None and surely_real(joined, len(texts))
             if not surely and (
                 fmt.many.fullmatch(joined) is None or not _days_exist(texts, joined, fmt)
             ):
-                return False
+                return None
             expected_colons += colons * len(texts)
         for i in self._json_indexes:
-            json_text = b"".join(columns[i])
+            json_text = b"".join(columns.get(i, ()))
             if not json_text.isascii():
                 try:
                     json_text.decode()  # msgspec does not check UTF-8 inside Raw values
                 except UnicodeDecodeError:
-                    return False
+                    return None
             expected_colons += json_text.count(b":")
         blob = b"".join(raws)
         colons = blob.count(b":")
         if colons != expected_colons:
-            expected_colons += self._text_colons(columns, records)
+            expected_colons += _text_colons(columns, records, text_getters)
             if colons != expected_colons:
                 # More colons than keys and values explain: a key appeared twice.
-                return False
+                return None
         # An escaped colon (\u003a) counts in a decoded value but not in the raw text.
-        return b"\\" not in blob or b"\\u003" not in blob
-
-    def _text_colons(self, columns: dict[int, list[Any]], records: list[Any]) -> int:
-        """Colons inside the string values; a column not read yet is read from ``records``."""
-        total = 0
-        for i, getter in self._text_getters:
-            values = columns[i] if i in columns else map(getter, records)
-            total += "".join([value for value in values if value is not None]).count(":")
-        return total
+        if b"\\" in blob and b"\\u003" in blob:
+            return None
+        return records
 
     def _check_raw_slowly(self, raw: bytes, *, mapped: bool = False) -> bytes:
         if self.fields is not None and not mapped:
             renamed = self.fields.remap_raw(raw)
             if renamed is not None:
-                return self._check_renamed(renamed)
+                return self._send_renamed(renamed)
         pairs = self._parse_raw(raw)
         cleaned, coerced = self._check_pairs(pairs)
         if coerced:
@@ -1105,6 +1222,19 @@ def _raise_first(problems: list[RecordInvalid]) -> None:
             [problem.reason for problem in problems],
         )
     raise first
+
+
+def _text_colons(
+    columns: dict[int, list[Any]],
+    records: list[Any],
+    text_getters: Sequence[tuple[int, Callable[[Any], Any]]],
+) -> int:
+    """Colons inside the string values; a column not read yet is read from ``records``."""
+    total = 0
+    for i, getter in text_getters:
+        values = columns[i] if i in columns else map(getter, records)
+        total += "".join([value for value in values if value is not None]).count(":")
+    return total
 
 
 def _outcome(check: Callable[[bytes], bytes], raw: bytes) -> bytes | RecordInvalid:
