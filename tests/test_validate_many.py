@@ -156,8 +156,8 @@ def spelled_chunks(
 ) -> tuple[list[Column], dict[str, str], list[tuple[str, list[tuple[str, str]]]]]:
     """A table, the --map renames, and records given as (text, members): most records hold
     every column in one spelling (upper-cased, mixed, mapped) so whole chunks take the bulk
-    path; some differ in spelling or order, repeat a key in one or two spellings, miss a
-    column, or hold an unknown key."""
+    path, some leaving columns out; some differ in spelling or order, repeat a key in one or
+    two spellings, or hold an unknown key or a value of any kind."""
     cols = draw(columns())
     names = [column.name for column in cols]
     mode = draw(st.sampled_from(["fold", "map", "swap"] if len(cols) > 1 else ["fold", "map"]))
@@ -183,6 +183,7 @@ def spelled_chunks(
             text for text in drawn if oracle_accepts([column], f'{{"{column.name}":{text}}}')
         ] + ["null"]
     clean = draw(st.booleans())  # a chunk with no oddity at all
+    sparse = draw(st.booleans())  # records leave columns out (an export that omits nulls)
     records: list[tuple[str, list[tuple[str, str]]]] = []
     for _ in range(draw(st.integers(1, 30))):
         oddity = 99 if clean else draw(st.integers(0, 9))
@@ -192,7 +193,11 @@ def spelled_chunks(
         elif oddity in (1, 99) and draw(st.integers(0, 4)) == 0:
             chosen = draw(st.permutations(cols))
         members = []
+        kept = []
         for column in chosen:
+            if sparse and draw(st.integers(0, 3)) == 0:
+                continue
+            kept.append(column)
             key = usual[column.name]
             if oddity == 2:
                 key = draw(st.sampled_from(spellings(column.name)))
@@ -201,14 +206,20 @@ def spelled_chunks(
             else:
                 value = draw(st.sampled_from(pools[column.name]))
             members.append((key, value))
-        if oddity == 3:  # the same key twice, or one column in two spellings
+        if oddity == 3 and members:  # the same key twice, or one column in two spellings
             key, _ = members[0]
-            other = draw(st.sampled_from([key, *spellings(chosen[0].name)]))
-            members.append((other, draw(st.sampled_from(pools[chosen[0].name]))))
-        if oddity == 4:
+            other = draw(st.sampled_from([key, *spellings(kept[0].name)]))
+            members.append((other, draw(st.sampled_from(pools[kept[0].name]))))
+        if oddity == 4 and members:  # (a record of unknown keys only stops the run)
             members.append(("unknown", "1"))
-        space = draw(st.sampled_from(["", "", " "]))
-        text = "{" + ("," + space).join(f"{json.dumps(k)}:{v}" for k, v in members) + "}"
+        space = draw(st.sampled_from(["", "", " "]))  # what msgspec would not write
+        text = (
+            "{"
+            + space
+            + ("," + space).join(f"{json.dumps(k)}:{space}{v}" for k, v in members)
+            + space
+            + "}"
+        )
         records.append((text, members))
     return cols, renames, records
 
@@ -252,6 +263,25 @@ def test_records_in_the_inputs_own_spelling_meet_the_oracle_in_bulk(
             # itself would take them.
             assert json.loads(verdict, parse_float=Decimal) == values, text
             assert exact.check_raw(verdict) == verdict
+
+
+def test_a_missing_key_cannot_hide_a_repeated_one_in_the_inputs_spelling() -> None:
+    """The colon count of a chunk decoded under the file's names: one record a key short
+    and another with a key twice must not balance out."""
+    upper = [
+        json.dumps(
+            {k.upper(): v for k, v in json.loads(good(i)).items()}, separators=(",", ":")
+        ).encode()
+        for i in range(20)
+    ]
+    upper[3] = upper[3].replace(b'"NOTE":"a: b",', b"")
+    upper[4] = upper[4].replace(b'{"ID":4,', b'{"ID":4,"ID":5,')
+    fields = FieldMapping(SCHEMA.column_names, table="t")
+    validator = RecordValidator(SCHEMA, fields=fields)
+    result = verdicts_in_bulk(validator, upper)
+    assert isinstance(result[4], str)  # (the plain rules word it on the file's names)
+    assert sum(isinstance(verdict, str) for verdict in result) == 1
+    assert result == verdicts_one_by_one(validator, upper)
 
 
 def test_an_upper_cased_chunk_is_never_renamed_record_by_record(monkeypatch: Any) -> None:

@@ -511,45 +511,61 @@ def _days_exist(values: list[str], joined: str, fmt: DateFormat) -> bool:
 
 class _Spelling:
     """How one input writes the names of the columns it holds (``ORDER_ID`` for ``order_id``,
-    or a fixed ``--map``): a decoder of records keyed exactly that way into the validator's
+    or a fixed ``--map``): decoders of records keyed exactly that way into the validator's
     positional fields (``c{i}``, so the bulk checks read them as they read exact-case ones),
     and a struct of the same fields under the columns' names, to write what is sent.
 
-    Every one of the input's names is required: a record that decodes has each of them
-    (so each record is one that ``FieldMapping.remap_raw`` renames) and nothing else.
+    ``decode`` requires every one of the input's names, ``decode_sparse`` any of them; the
+    latter exists only when every name is renamed, so that each record it decodes with at
+    least one name is one ``FieldMapping.remap_raw`` renames.
     """
 
     __slots__ = (
         "column_getters",
         "decode",
+        "decode_sparse",
+        "indexes",
         "key_colons",
+        "nothing",
         "sent_type",
         "text_getters",
-        "width",
     )
 
     def __init__(self, rules: list[_Rule], keys: dict[int, str], checked: list[int]) -> None:
-        indexes = sorted(keys)
-        fields = [(f"c{i}", _struct_field_type(rules[i])) for i in indexes]
-        self.decode = msgspec.json.Decoder(
-            msgspec.defstruct(
-                "SpelledRecord",
-                fields,
-                rename={f"c{i}": keys[i] for i in indexes},
-                forbid_unknown_fields=True,
-                gc=False,
-            )
-        ).decode
-        # Same positions, the columns' names: B(*astuple(a)) is the record renamed.
-        self.sent_type = msgspec.defstruct(
-            "SentRecord", fields, rename={f"c{i}": rules[i].name for i in indexes}, gc=False
+        self.indexes = sorted(keys)
+        types = [(f"c{i}", _struct_field_type(rules[i])) for i in self.indexes]
+        file_names = {f"c{i}": keys[i] for i in self.indexes}
+
+        def decoder(fields: list[Any]) -> Callable[[bytes], Any]:
+            return msgspec.json.Decoder(
+                msgspec.defstruct(
+                    "SpelledRecord",
+                    fields,
+                    rename=file_names,
+                    forbid_unknown_fields=True,
+                    gc=False,
+                )
+            ).decode
+
+        self.decode = decoder(types)
+        every_name_renamed = all(rules[i].name != key for i, key in keys.items())
+        self.decode_sparse = (
+            decoder([(*field, UNSET) for field in types]) if every_name_renamed else None
         )
-        self.width = len(indexes)
-        # An input name may hold colons itself (a --map source): each is in the raw text.
-        self.key_colons = sum(key.count(":") for key in keys.values())
+        self.nothing = (UNSET,) * len(self.indexes)
+        # Same positions, the columns' names: SentRecord(*astuple(a)) is the record renamed
+        # (an UNSET value is left out, as the validator's own structs leave it).
+        self.sent_type = msgspec.defstruct(
+            "SentRecord", types, rename={f"c{i}": rules[i].name for i in self.indexes}, gc=False
+        )
+        # Per name, the colons its key puts in the raw text: its own (a --map source may hold
+        # some) and the one after it.
+        self.key_colons = [keys[i].count(":") + 1 for i in self.indexes]
         self.column_getters = [(i, attrgetter(f"c{i}")) for i in checked if i in keys]
         self.text_getters = [
-            (i, attrgetter(f"c{i}")) for i in indexes if rules[i].column.type is ColumnType.STRING
+            (i, attrgetter(f"c{i}"))
+            for i in self.indexes
+            if rules[i].column.type is ColumnType.STRING
         ]
 
 
@@ -784,14 +800,32 @@ class RecordValidator:
             return None
         columns: dict[int, list[Any]]
         if spelling is not None:
-            # Every name of the spelling is required: each record holds exactly them.
+            text_getters = spelling.text_getters
             try:
+                # Every record holds each of the spelling's names.
                 records = list(map(spelling.decode, raws))
             except _DECODE_ERRORS:
-                return None
-            expected_colons = len(raws) * (spelling.width + spelling.key_colons)
-            columns = {i: list(map(getter, records)) for i, getter in spelling.column_getters}
-            text_getters = spelling.text_getters
+                if spelling.decode_sparse is None:
+                    return None
+                try:
+                    records = list(map(spelling.decode_sparse, raws))
+                except _DECODE_ERRORS:
+                    return None
+                rows = list(map(_ASTUPLE, records))
+                if spelling.nothing in rows:
+                    return None  # a record of no column ({ }) is sent as it is written
+                expected_colons = 0
+                columns = {}
+                spelled_columns = zip(*rows, strict=True)
+                for i, key_colons, column in zip(
+                    spelling.indexes, spelling.key_colons, spelled_columns, strict=True
+                ):
+                    present = [value for value in column if value is not UNSET]
+                    expected_colons += len(present) * key_colons
+                    columns[i] = present
+            else:
+                expected_colons = len(raws) * sum(spelling.key_colons)
+                columns = {i: list(map(getter, records)) for i, getter in spelling.column_getters}
         else:
             text_getters = self._text_getters
             try:
