@@ -137,9 +137,11 @@ def test_bulk_and_one_by_one_agree_on_deep_and_wide_values(raws: list[bytes]) ->
 # the records that share its chunk).
 
 MAPPED_PREFIX = "K:"  # a --map source holding a colon, which the raw text counts too
+DROPPED = "DROP:ME"
+DROPPED_VALUES = st.sampled_from(["1", '"a:b"', '{"k":":"}', "null", '[1, {"x": 2}]', '"\\u003a"'])
 
 
-def oracle_column(name: str, columns: list[str], renames: dict[str, str]) -> str | None:
+def oracle_column(name: str, columns: list[str], renames: dict[str, str | None]) -> str | None:
     """The column an input name loads into, from bulkload's documented rules: --map first,
     then the exact name, then the name with its case folded."""
     if name in renames:
@@ -153,16 +155,18 @@ def oracle_column(name: str, columns: list[str], renames: dict[str, str]) -> str
 @st.composite
 def spelled_chunks(
     draw: st.DrawFn,
-) -> tuple[list[Column], dict[str, str], list[tuple[str, list[tuple[str, str]]]]]:
+) -> tuple[list[Column], dict[str, str | None], list[tuple[str, list[tuple[str, str]]]]]:
     """A table, the --map renames, and records given as (text, members): most records hold
     every column in one spelling (upper-cased, mixed, mapped) so whole chunks take the bulk
     path, some leaving columns out; some differ in spelling or order, repeat a key in one or
     two spellings, or hold an unknown key or a value of any kind."""
     cols = draw(columns())
     names = [column.name for column in cols]
-    mode = draw(st.sampled_from(["fold", "map", "swap"] if len(cols) > 1 else ["fold", "map"]))
-    renames: dict[str, str] = {}
-    if mode == "map":
+    mode = draw(st.sampled_from(["fold", "map", "drop", "swap"][: 4 if len(cols) > 1 else 3]))
+    renames: dict[str, str | None] = {}
+    if mode == "drop":  # --map DROP:ME= : a field the export has and the table does not
+        renames = {DROPPED: None}
+    elif mode == "map":
         renames = {f"{MAPPED_PREFIX}{name}": name for name in names}
     elif mode == "swap":  # --map c0=c1 --map c1=c0: every record is renamed
         renames = {names[0]: names[1], names[1]: names[0]}
@@ -212,6 +216,8 @@ def spelled_chunks(
             members.append((other, draw(st.sampled_from(pools[kept[0].name]))))
         if oddity == 4 and members:  # (a record of unknown keys only stops the run)
             members.append(("unknown", "1"))
+        if mode == "drop" and members and (clean or draw(st.integers(0, 9))):
+            members.insert(draw(st.integers(0, len(members))), (DROPPED, draw(DROPPED_VALUES)))
         space = draw(st.sampled_from(["", "", " "]))  # what msgspec would not write
         text = (
             "{"
@@ -225,11 +231,16 @@ def spelled_chunks(
 
 
 def oracle_verdict(
-    cols: list[Column], renames: dict[str, str], members: list[tuple[str, str]]
+    cols: list[Column], renames: dict[str, str | None], members: list[tuple[str, str]]
 ) -> tuple[bool, Any]:
-    """Whether the oracle accepts the record with its names mapped by hand, and its values."""
+    """Whether the oracle accepts the record with its names mapped by hand (the fields the
+    --map drops left out), and its values."""
     names = [column.name for column in cols]
-    mapped = [(oracle_column(key, names, renames) or key, value) for key, value in members]
+    mapped = [
+        (oracle_column(key, names, renames) or key, value)
+        for key, value in members
+        if not (key in renames and renames[key] is None)
+    ]
     text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in mapped) + "}"
     if not oracle_accepts(cols, text):
         return False, None
@@ -239,7 +250,7 @@ def oracle_verdict(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spelled_chunks(), st.booleans(), st.sampled_from([None, False, True]))
 def test_records_in_the_inputs_own_spelling_meet_the_oracle_in_bulk(
-    case: tuple[list[Column], dict[str, str], list[tuple[str, list[tuple[str, str]]]]],
+    case: tuple[list[Column], dict[str, str | None], list[tuple[str, list[tuple[str, str]]]]],
     ignore_unknown: bool,
     coerce: bool | None,
 ) -> None:
@@ -284,11 +295,15 @@ def test_a_missing_key_cannot_hide_a_repeated_one_in_the_inputs_spelling() -> No
     assert result == verdicts_one_by_one(validator, upper)
 
 
-def test_an_upper_cased_chunk_is_never_renamed_record_by_record(monkeypatch: Any) -> None:
+def test_an_upper_cased_mapped_or_dropping_chunk_is_never_renamed_record_by_record(
+    monkeypatch: Any,
+) -> None:
     """The bulk path decodes under the file's names: no per-record dict of fields."""
     upper = [good(i).replace(b'"id"', b'"ID"').replace(b'"note"', b'"NOTE"') for i in range(50)]
     mapped = [good(i).replace(b'"amount"', b'"AMT:EUR"') for i in range(50)]
-    for raws, renames in ((upper, {}), (mapped, {"AMT:EUR": "amount"})):
+    dropping = [b'{"legacy":{"a:b":[1]},' + raw[1:] for raw in mapped]
+    renames: dict[str, str | None] = {"AMT:EUR": "amount", "legacy": None}
+    for raws in (upper, mapped, dropping):
         fields = FieldMapping(SCHEMA.column_names, renames=renames, table="t")
         validator = RecordValidator(SCHEMA, fields=fields)
         expected = verdicts_one_by_one(validator, raws)

@@ -516,14 +516,17 @@ class _Spelling:
     and a struct of the same fields under the columns' names, to write what is sent.
 
     ``decode`` requires every one of the input's names, ``decode_sparse`` any of them; the
-    latter exists only when every name is renamed, so that each record it decodes with at
-    least one name is one ``FieldMapping.remap_raw`` renames.
+    latter exists only when every name is renamed and none dropped, so that each record it
+    decodes with at least one name is one ``FieldMapping.remap_raw`` renames. Fields the
+    ``--map`` drops are read as raw values after the columns' (``d{j}``), and not sent.
     """
 
     __slots__ = (
         "column_getters",
         "decode",
         "decode_sparse",
+        "dropped_colons",
+        "dropped_getters",
         "indexes",
         "key_colons",
         "nothing",
@@ -531,10 +534,18 @@ class _Spelling:
         "text_getters",
     )
 
-    def __init__(self, rules: list[_Rule], keys: dict[int, str], checked: list[int]) -> None:
+    def __init__(
+        self,
+        rules: list[_Rule],
+        keys: dict[int, str],
+        checked: list[int],
+        dropped: Sequence[str] = (),
+    ) -> None:
         self.indexes = sorted(keys)
         types = [(f"c{i}", _struct_field_type(rules[i])) for i in self.indexes]
         file_names = {f"c{i}": keys[i] for i in self.indexes}
+        file_names.update({f"d{j}": name for j, name in enumerate(dropped)})
+        dropped_types = [(f"d{j}", Raw) for j in range(len(dropped))]
 
         def decoder(fields: list[Any]) -> Callable[[bytes], Any]:
             return msgspec.json.Decoder(
@@ -547,10 +558,12 @@ class _Spelling:
                 )
             ).decode
 
-        self.decode = decoder(types)
+        self.decode = decoder(types + dropped_types)
         every_name_renamed = all(rules[i].name != key for i, key in keys.items())
         self.decode_sparse = (
-            decoder([(*field, UNSET) for field in types]) if every_name_renamed else None
+            decoder([(*field, UNSET) for field in types])
+            if every_name_renamed and not dropped
+            else None
         )
         self.nothing = (UNSET,) * len(self.indexes)
         # Same positions, the columns' names: SentRecord(*astuple(a)) is the record renamed
@@ -561,6 +574,8 @@ class _Spelling:
         # Per name, the colons its key puts in the raw text: its own (a --map source may hold
         # some) and the one after it.
         self.key_colons = [keys[i].count(":") + 1 for i in self.indexes]
+        self.dropped_colons = sum(name.count(":") + 1 for name in dropped)
+        self.dropped_getters = [attrgetter(f"d{j}") for j in range(len(dropped))]
         self.column_getters = [(i, attrgetter(f"c{i}")) for i in checked if i in keys]
         self.text_getters = [
             (i, attrgetter(f"c{i}"))
@@ -711,7 +726,12 @@ class RecordValidator:
                 records = self._vouched(raws, spelling)
                 if records is not None:
                     sent_type = spelling.sent_type
-                    return list(map(self._encode, [sent_type(*_ASTUPLE(r)) for r in records]))
+                    if spelling.dropped_getters:
+                        width = len(spelling.indexes)
+                        sent = [sent_type(*_ASTUPLE(r)[:width]) for r in records]
+                    else:
+                        sent = [sent_type(*_ASTUPLE(r)) for r in records]
+                    return list(map(self._encode, sent))
         if self._remap_every_record:
             return [_outcome(self.check_raw, raw) for raw in raws]
         if self.fields is not None:
@@ -738,14 +758,14 @@ class RecordValidator:
             return self._spellings[names]
         plan = self.fields.plan(names)
         spelling: _Spelling | None = None
-        if plan.loadable and not plan.unknown and not plan.dropped and not plan.renames_nothing:
+        if plan.loadable and not plan.unknown and not plan.renames_nothing:
             index_of = {rule.name: i for i, rule in enumerate(self._rules)}
             keys = {
                 index_of[target]: name
                 for name, target in zip(plan.names, plan.targets, strict=True)
                 if target is not None
             }
-            spelling = _Spelling(self._rules, keys, self._checked_indexes)
+            spelling = _Spelling(self._rules, keys, self._checked_indexes, plan.dropped)
         if len(self._spellings) < _MAX_SPELLINGS:
             self._spellings[names] = spelling
         return spelling
@@ -824,8 +844,11 @@ class RecordValidator:
                     expected_colons += len(present) * key_colons
                     columns[i] = present
             else:
-                expected_colons = len(raws) * sum(spelling.key_colons)
+                expected_colons = len(raws) * (sum(spelling.key_colons) + spelling.dropped_colons)
                 columns = {i: list(map(getter, records)) for i, getter in spelling.column_getters}
+                for getter in spelling.dropped_getters:
+                    # Raw values as written: their colons are all in the raw text.
+                    expected_colons += b"".join(map(getter, records)).count(b":")
         else:
             text_getters = self._text_getters
             try:
