@@ -316,3 +316,28 @@ def test_an_upper_cased_mapped_or_dropping_chunk_is_never_renamed_record_by_reco
             sent = validator.check_raw_many(raws)
         assert list(sent) == expected
         assert [json.loads(s) for s in sent] == [json.loads(good(i)) for i in range(50)]
+
+
+def test_one_bad_record_among_upper_cased_ones_costs_a_few_renamings() -> None:
+    """Halves are vouched for in the file's spelling: only the records near the bad one
+    are renamed one by one (at most the last halving's eight), not the whole chunk."""
+    raws = [
+        json.dumps({k.upper(): v for k, v in json.loads(good(i)).items()}).encode()
+        for i in range(300)
+    ]
+    raws[123] = raws[123].replace(b'"DAY": "2024-01-', b'"DAY": "2024-13-')
+    fields = FieldMapping(SCHEMA.column_names, table="t")
+    validator = RecordValidator(SCHEMA, fields=fields)
+    expected = verdicts_one_by_one(validator, raws)
+    renamed: list[bytes] = []
+    remap = fields.remap_raw
+
+    def counted(raw: bytes) -> bytes | None:
+        renamed.append(raw)
+        return remap(raw)
+
+    fields.remap_raw = counted  # type: ignore[method-assign]
+    result = verdicts_in_bulk(validator, raws)
+    assert result == expected
+    assert [i for i, verdict in enumerate(result) if isinstance(verdict, str)] == [123]
+    assert 0 < len(renamed) <= 8

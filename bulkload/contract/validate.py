@@ -715,28 +715,19 @@ class RecordValidator:
         record, one regex per column); a list that fails is halved until the records at
         fault are found, so one bad record costs a few bulk checks, not a slow chunk.
         """
-        if not self._remap_every_record and self._vouch(raws):
-            return raws
-        if self.fields is not None and raws:
-            # An export whose names need the case fallback or a --map (ORDER_ID for
-            # order_id): decoded under its own names, checked as exact-case records are,
-            # and written under the columns' names, with no per-record renaming.
-            spelling = self._spelling_of(raws[0])
-            if spelling is not None:
-                records = self._vouched(raws, spelling)
-                if records is not None:
-                    sent_type = spelling.sent_type
-                    if spelling.dropped_getters:
-                        width = len(spelling.indexes)
-                        sent = [sent_type(*_ASTUPLE(r)[:width]) for r in records]
-                    else:
-                        sent = [sent_type(*_ASTUPLE(r)) for r in records]
-                    return list(map(self._encode, sent))
-        if self._remap_every_record:
-            return [_outcome(self.check_raw, raw) for raw in raws]
-        if self.fields is not None:
-            # Records in several spellings: rename the whole chunk and vouch for it at once,
-            # not record by record.
+        sent = self._sent_in_bulk(raws)
+        if sent is not None:
+            return sent
+        if (
+            self.fields is not None
+            and not self._remap_every_record
+            and self._spelling_of(raws[0]) is None
+        ):
+            # Records in several spellings, the first in none of its own (an exact-case
+            # one, say): rename the whole chunk and vouch for it at once, not record by
+            # record. A chunk whose first record has a spelling is halved instead, each
+            # half vouched for in its first record's spelling (one bad record among
+            # upper-cased ones is the usual case).
             renamed = self._renamed_if_all(raws)
             if renamed is not None:
                 records = self._vouched(renamed)
@@ -788,8 +779,34 @@ class RecordValidator:
             return None
         return renamed
 
+    def _sent_in_bulk(self, raws: list[bytes]) -> Sequence[bytes] | None:
+        """What check_raw would send for each of ``raws``, when the bulk check vouches for
+        them all as they are or, in the input's own spelling, renamed; else None."""
+        if not self._remap_every_record and self._vouch(raws):
+            return raws
+        if self.fields is None or not raws:
+            return None
+        # An export whose names need the case fallback or a --map (ORDER_ID for order_id):
+        # decoded under its own names, checked as exact-case records are, and written under
+        # the columns' names, with no per-record renaming.
+        spelling = self._spelling_of(raws[0])
+        if spelling is None:
+            return None
+        records = self._vouched(raws, spelling)
+        if records is None:
+            return None
+        sent_type = spelling.sent_type
+        if spelling.dropped_getters:
+            width = len(spelling.indexes)
+            sent = [sent_type(*_ASTUPLE(r)[:width]) for r in records]
+        else:
+            sent = [sent_type(*_ASTUPLE(r)) for r in records]
+        return list(map(self._encode, sent))
+
     def _check_parts(self, raws: list[bytes], out: list[bytes | RecordInvalid]) -> None:
-        check_by_halves(raws, out, lambda part: part if self._vouch(part) else None, self.check_raw)
+        # Halves in the input's spelling are vouched for in bulk too: one bad record in an
+        # upper-cased chunk costs a few bulk checks, not a chunk renamed record by record.
+        check_by_halves(raws, out, self._sent_in_bulk, self.check_raw)
 
     def _vouch(self, raws: Sequence[bytes]) -> bool:
         """True when the plain rules surely accept every record as it is; False = look closer."""
