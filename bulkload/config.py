@@ -308,6 +308,9 @@ class LoadConfig:
     drain_timeout_s: float = 30.0
     read_buffer_bytes: int = 1 << 20
     queue_batches: int = 64
+    # and at most this many bytes of their bodies (64 batches of small records are ~8 MB,
+    # of wide ones up to 64 MB)
+    queue_bytes: int = 8 << 20
     # Processes that validate and serialize chunks (0: all in the loader process; None:
     # auto, a worker per usable core but one, started once the input proves large).
     workers: int | None = None

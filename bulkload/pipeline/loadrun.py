@@ -1,7 +1,8 @@
 """One run of a load: the task group that owns every stage, and how it stops.
 
     ┌─ task group ─────────────────────────────────────────────────────────────────────┐
-    │ reading scope:  producer (worker thread) ──Work──▶ [batches: queue_batches]       │
+    │ reading scope:  producer (worker thread) ──Work──▶ [batches: queue_batches,       │
+    │                                                     queue_bytes of bodies]       │
     │ sending scope:  sender × concurrency ◀── [batches]   ──Settled──▶ [commits]       │
     │                 committer ◀── [commits] ◀──LooseRejects── producer                │
     └──────────────────────────────────────────────────────────────────────────────────┘
@@ -51,6 +52,7 @@ from bulkload.pipeline.messages import (
 )
 from bulkload.pipeline.producer import Handover, Producer
 from bulkload.pipeline.progress import ProgressReporter
+from bulkload.pipeline.queuebudget import QueueBudget
 from bulkload.pipeline.readers import InputFile
 from bulkload.pipeline.rejects import RejectsFile
 from bulkload.pipeline.sender import IngestApi, RetryPolicy, Sender, SendEvent
@@ -102,6 +104,7 @@ class LoadRun:
         self._stopping = False
         self._reading_end: ReadingEnd | None = None
         self._in_flight: dict[int, int] = {}  # batch seq -> records, sent and not settled
+        self._queue_budget = QueueBudget(config.queue_bytes)
         self._abandoned: dict[int, int] = {}
         self._started = time.monotonic()
         sizes = [f.size_bytes for f in inputs]
@@ -303,6 +306,8 @@ class LoadRun:
         if handover.fields_dropped:
             stats.fields_dropped = Counter(handover.fields_dropped)
         for work in handover.works:
+            # room by bytes as well as by batches (the stream's own bound): queuebudget.py
+            await self._queue_budget.admit(len(work.batch.body))
             try:
                 batches.send_nowait(work)
             except anyio.WouldBlock:
@@ -331,6 +336,7 @@ class LoadRun:
                     work = await _receive(batches)
                 except anyio.EndOfStream:
                     return
+                self._queue_budget.release(len(work.batch.body))
                 self._failpoints.hit("sender")
                 settled = Settled(work, await self._send(work), waiter.committed)
                 # Never blocks (room for one item per sender), so it cannot be cancelled

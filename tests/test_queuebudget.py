@@ -1,0 +1,82 @@
+"""The bound in bytes on sealed batches waiting for a sender (pipeline/queuebudget.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+
+from bulkload.client.http import IngestResult
+from bulkload.config import LoadConfig
+from bulkload.contract.schema import TableSchema
+from bulkload.pipeline.queuebudget import QueueBudget
+from bulkload.pipeline.run import load
+
+
+async def test_a_batch_waits_while_it_would_pass_the_budget_and_gets_in_on_a_release() -> None:
+    budget = QueueBudget(100)
+    admitted: list[int] = []
+
+    async def admit(size: int) -> None:
+        await budget.admit(size)
+        admitted.append(size)
+
+    async with anyio.create_task_group() as group:
+        await budget.admit(60)
+        group.start_soon(admit, 50)  # 110 > 100: waits
+        await anyio.wait_all_tasks_blocked()
+        assert admitted == [] and budget.queued_bytes == 60
+        budget.release(60)
+        await anyio.wait_all_tasks_blocked()
+        assert admitted == [50] and budget.queued_bytes == 50
+
+
+async def test_one_batch_always_gets_in_whatever_its_size() -> None:
+    budget = QueueBudget(10)
+    with anyio.fail_after(5):  # a hang would be the bug; this never waits when right
+        await budget.admit(1_000)
+    assert budget.queued_bytes == 1_000
+
+
+class CountingApi:
+    """Answers every batch; notes how many bytes were queued when each was taken."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.table = TableSchema.from_json(
+            {"tableName": "t", "columns": [{"name": "id", "type": "integer"},
+                                           {"name": "note", "type": "string"}]}
+        )  # fmt: skip
+
+    async def get_table(self, name: str) -> TableSchema:
+        return self.table
+
+    async def ingest(self, table: str, body: bytes, *, timeout_s: float | None = None) -> Any:
+        records = orjson.loads(body)
+        self.ids.extend(r["id"] for r in records)
+        return IngestResult(records_ingested=len(records), status=200, latency_s=0.0)
+
+
+@pytest.mark.parametrize("queue_bytes", [1, 5_000])
+async def test_a_load_with_a_tiny_byte_budget_lands_every_record(
+    tmp_path: Path, queue_bytes: int
+) -> None:
+    data = tmp_path / "t.jsonl"
+    data.write_bytes(
+        b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
+    )
+    config = LoadConfig(
+        progress=False,
+        checkpoint_path=tmp_path / "cp.jsonl",
+        rejects_path=tmp_path / "rej.jsonl",
+        max_batch_records=20,
+        concurrency=3,
+        queue_bytes=queue_bytes,
+    )
+    api = CountingApi()
+    summary = await load("t", [data], config=config, client=api)
+    assert summary.finished and summary.records_ingested == 2_000
+    assert sorted(api.ids) == list(range(2_000))
