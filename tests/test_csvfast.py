@@ -30,6 +30,7 @@ from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
 from bulkload.pipeline.chunkcheck import ChunkChecker
 from bulkload.pipeline.readers import Chunk, discover_inputs, read_chunks
+from bulkload.pipeline.readers import csv as csv_reader_module
 from bulkload.pipeline.readers.csv import _CsvLineFeeder
 from bulkload.pipeline.workers import ChunkPool
 from tests.hostile.cases import CASES
@@ -450,3 +451,58 @@ def test_hostile_csv_inputs_read_and_encode_alike(case: Any, tmp_path: Path) -> 
     for items, _, _, header, _, _ in _chunks(path, 1 << 20, lines_only=False):
         if header is not None and not hostile.csv_header_problems(header):
             _same(hostile, header, items)
+
+
+def _counting_line_path(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the lines handed out one at a time (the row-by-row path) and the csv readers
+    made (one per block parsed in one go, plus the row-by-row reader)."""
+    counts = {"lines": 0, "readers": 0}
+    next_line = _CsvLineFeeder.__next__
+    make_reader = csv_reader_module._csv_reader
+
+    def counting_next(self: _CsvLineFeeder) -> str:
+        line = next_line(self)
+        counts["lines"] += 1
+        return line
+
+    def counting_reader(lines: Any, dialect: Any) -> Any:
+        counts["readers"] += 1
+        return make_reader(lines, dialect)
+
+    monkeypatch.setattr(_CsvLineFeeder, "__next__", counting_next)
+    monkeypatch.setattr(csv_reader_module, "_csv_reader", counting_reader)
+    return counts
+
+
+def test_the_rows_read_with_the_header_are_parsed_in_one_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first block holds the header and (in a small file) every row: after the header,
+    its rows take the block path too, not the row-by-row one."""
+    path = tmp_path / "small.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b'%d,"x%d"\n' % (i, i) for i in range(300)))
+    counts = _counting_line_path(monkeypatch)
+    [input_file] = discover_inputs([str(path)])
+    chunks = list(read_chunks(input_file, chunk_records=7, buffer_bytes=1 << 20))
+    assert [row for chunk in chunks for row in chunk.items] == [
+        [str(i), f"x{i}"] for i in range(300)
+    ]
+    assert [line for chunk in chunks for line in chunk.lines] == list(range(2, 302))
+    assert counts["lines"] == 1  # the header's line only
+
+
+def test_a_block_that_falls_back_to_row_by_row_is_not_parsed_whole_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows with quoted line breaks in the header's block: parsed row by row, and the rest
+    of the block is not parsed in one go again at each row boundary (that would cost the
+    square of the block's rows)."""
+    path = tmp_path / "multiline.csv"
+    path.write_bytes(b"a,b\n" + b"".join(b'%d,"x\ny"\n' % i for i in range(300)))
+    counts = _counting_line_path(monkeypatch)
+    [input_file] = discover_inputs([str(path)])
+    chunks = list(read_chunks(input_file, chunk_records=7, buffer_bytes=1 << 20))
+    assert [row for chunk in chunks for row in chunk.items] == [
+        [str(i), "x\ny"] for i in range(300)
+    ]
+    assert counts["readers"] <= 3  # the row-by-row reader, the header block's one try

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import add
 from typing import Any, cast
 
 from bulkload.config import CsvDialect
@@ -64,6 +65,7 @@ class _CsvLineFeeder:
         self._eof = False
         self._last_unterminated = False  # the final line has no b"\n"
         self._skipped_long_line = False
+        self._block_tried = False  # take_block parsed the current block's lines at once
 
     def __iter__(self) -> _CsvLineFeeder:
         return self
@@ -101,6 +103,7 @@ class _CsvLineFeeder:
     def _refill(self) -> None:
         self._lines = []
         self._index = 0
+        self._block_tried = False
         while not self._lines:
             if self._eof:
                 raise StopIteration
@@ -145,19 +148,29 @@ class _CsvLineFeeder:
         return b"\n".join(self.row_raw)
 
     def take_block(self, make_reader: _MakeReader) -> _BlockRows | None:
-        """At a row boundary with no line left over: the rows of the next block when every
-        line of it is one whole row (parsed in one go); None leaves the block's lines to be
+        """At a row boundary: the rows of the next block (or of what is left of the current
+        one, once: what the header's read left) when every line of it is one whole row
+        (parsed in one go); None leaves the block's lines to be
         fed one at a time (a row spans lines, a line is not UTF-8, a quote is malformed,
         a line was too long, or the input ended)."""
-        if self._index < len(self._lines) or self._skipped_long_line or self.problems:
+        if self._skipped_long_line or self.problems:
             return None
-        try:
-            self._refill()
-        except StopIteration:
-            return None
-        lines = self._lines
-        if self._skipped_long_line or self.problems or self._last_unterminated:
-            return None
+        if self._index < len(self._lines):
+            # What the header's read left over (most of the first block): taken in one go
+            # too, not row by row, when it holds whole rows only.
+            if self._block_tried or self._last_unterminated:
+                return None
+            lines = self._lines[self._index :]
+        else:
+            try:
+                self._refill()
+            except StopIteration:
+                return None
+            lines = self._lines
+            if self._skipped_long_line or self.problems or self._last_unterminated:
+                return None
+        # Once per block: a block that fell back to row by row is not parsed whole again.
+        self._block_tried = True
         try:
             texts = list(map(bytes.decode, lines))
             rows = list(make_reader(texts))
@@ -166,9 +179,15 @@ class _CsvLineFeeder:
         if len(rows) != len(lines):
             return None  # a quoted line break: some row spans lines
         first_line = self.line_no + 1
-        ends = list(accumulate(map(len, lines), _add_line, initial=self.offset))
-        del ends[0]
-        self._index = len(lines)
+        # each line's end: the lengths summed, plus one b"\n" per line (C loops only)
+        ends = list(
+            map(
+                add,
+                accumulate(map(len, lines)),
+                range(self.offset + 1, self.offset + len(lines) + 1),
+            )
+        )
+        self._index = len(self._lines)
         self.line_no += len(lines)
         self.offset = ends[-1]
         if [] in rows:  # blank lines hold no row
@@ -270,6 +289,7 @@ class _BlockFeeder(_CsvLineFeeder):
     def _refill(self) -> None:
         self._lines = []
         self._index = 0
+        self._block_tried = False
         while not self._lines:
             segment = next(self._segments, None)
             if segment is None:
@@ -296,10 +316,6 @@ class _BlockFeeder(_CsvLineFeeder):
 # rows, their first lines, their end positions
 _BlockRows = tuple[list[list[str]], list[int], list[int]]
 _MakeReader = Callable[[Iterable[str]], Iterator[list[str]]]
-
-
-def _add_line(offset: int, length: int) -> int:
-    return offset + length + 1  # the line and its b"\n"
 
 
 def _read_csv_header(
