@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bulkload.contract import csvfast
 from bulkload.contract.csvfast import CsvChunkEncoder
 from bulkload.contract.schema import TableSchema
 from bulkload.contract.validate import RecordInvalid, RecordValidator
@@ -506,3 +507,36 @@ def test_a_block_that_falls_back_to_row_by_row_is_not_parsed_whole_again(
         [str(i), "x\ny"] for i in range(300)
     ]
     assert counts["readers"] <= 3  # the row-by-row reader, the header block's one try
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.text(
+            alphabet=st.one_of(
+                st.sampled_from(['"', "\\", "\x00", "\x1f", "\x7f", "\u2028", "\ud800", "é", "東"]),
+                st.characters(),
+            ),
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    ascii_only=st.booleans(),
+)
+@example(values=["Zoë", 'say "hi"'], ascii_only=False)
+@example(values=["東京", "a\\b"], ascii_only=False)
+@example(values=["é", "\ud800"], ascii_only=False)
+@example(values=["plain", "tab\there"], ascii_only=True)
+@example(values=["plain", 'q"'], ascii_only=True)
+def test_a_string_column_goes_as_it_is_exactly_when_nothing_needs_escaping(
+    values: list[str], ascii_only: bool
+) -> None:
+    """The string column's quick screens (ASCII: one byte-table pass; else printable and
+    no quote or backslash) agree with the definition: the escape pattern's search."""
+    if ascii_only:
+        values = [value.encode("ascii", "ignore").decode() for value in values]
+    pieces, quoted = csvfast._strings(values)
+    as_is = csvfast._NEEDS_ESCAPE.search("".join(values)) is None
+    assert quoted is as_is
+    assert pieces == (values if as_is else [csvfast.encode_basestring(v) for v in values])

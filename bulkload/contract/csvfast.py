@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Sequence
-from itertools import chain, repeat
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
@@ -52,6 +51,7 @@ _BOOLEAN_ARRAY = msgspec.json.Decoder(list[bool])
 _BOOLEAN_JSON = {"true": "true", "false": "false", "1": "true", "0": "false"}
 # What JSON string content must escape (and lone surrogates, which UTF-8 cannot hold).
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
+_ASCII_NEEDS_ESCAPE = bytes(range(0x20)) + b'"\\'
 _JSON_WHITESPACE = (" ", "\t", "\r", "\n")
 _RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 # A JSON value this long might nest deeper than a bulk decode should judge; it is checked
@@ -69,7 +69,17 @@ def _outcome(encode_row: Callable[[list[str]], bytes], row: list[str]) -> bytes 
 def _strings(values: Sequence[str]) -> ColumnOutcome:
     """Values that need no escaping go between the template's quotes as they are (one
     search over the column); else each is escaped the way orjson would."""
-    if _NEEDS_ESCAPE.search("".join(values)) is None:
+    joined = "".join(values)
+    if joined.isascii():
+        # one table lookup per byte: far faster than the regex
+        ascii_bytes = joined.encode("ascii")
+        if len(ascii_bytes.translate(None, _ASCII_NEEDS_ESCAPE)) == len(ascii_bytes):
+            return values, True
+    # A printable text holds no control character and no lone surrogate, so without a
+    # quote or a backslash it needs no escaping: three C loops, faster than the regex.
+    elif '"' not in joined and "\\" not in joined and joined.isprintable():
+        return values, True
+    if _NEEDS_ESCAPE.search(joined) is None:
         return values, True
     return list(map(encode_basestring, values)), False
 
@@ -292,15 +302,21 @@ class CsvChunkEncoder:
         if not gaps:
             # The whole chunk as one text, a line per row: one join, one encode, one split.
             # Only a JSON column's value can hold a raw line break (as whitespace); then
-            # the count tells, and the rows are joined one by one.
-            interleaved: list[Any] = []
-            for before, pieces in zip(glue, every_pieces, strict=False):  # glue has the end too
-                interleaved += (repeat(before), pieces)
-            interleaved.append(repeat(glue[-1] + "\n"))
-            text = "".join(chain.from_iterable(zip(*interleaved, strict=False)))  # repeat()s
-            if text.count("\n") == len(rows):
-                with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: row by row
-                    records = text.encode().split(b"\n")
+            # the split makes more records than rows, and the rows are joined one by one.
+            # Every row's parts laid out in one list by strided slice assignment (C loops,
+            # no tuple per row as zip(*columns) would make): glue, value, glue, ..., end.
+            count = len(rows)
+            stride = 2 * len(every_pieces) + 1
+            parts: list[Any] = [glue[-1] + "\n"] * (count * stride)
+            for index, (before, pieces) in enumerate(zip(glue, every_pieces, strict=False)):
+                parts[2 * index :: stride] = [before] * count  # glue has the end too
+                parts[2 * index + 1 :: stride] = pieces
+            text = "".join(parts)
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: row by row
+                # the split counts the line breaks (no count over the text, which is slow
+                # for a text that is not Latin-1)
+                records = text.encode().split(b"\n")
+                if len(records) == len(rows) + 1:
                     records.pop()
                     return records  # type: ignore[return-value]
         fields = [
