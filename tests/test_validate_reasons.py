@@ -55,6 +55,40 @@ def test_other_problems_do_not_blame_nan(raw: bytes) -> None:
     assert NAN_REASON not in caught.value.reason
 
 
+SURROGATE_REASON = "not valid JSON: a string holds a lone surrogate escape"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"meta":"a\\ud800b"}',
+        b'{"meta":{"k":"\\uDFFF"}}',
+        b'{"id":1,"meta":["\\ud83d"]}',  # a high half whose low half never comes
+        b'{"ID":1,"META":"\\ud800"}',  # keys in another case: the renaming path
+    ],
+)
+def test_a_lone_surrogate_escape_is_named_not_called_truncated(raw: bytes) -> None:
+    # msgspec calls it "Input data was truncated", which sends a user to look for a cut file
+    with pytest.raises(RecordInvalid) as caught:
+        VALIDATOR.check_raw(raw)
+    reason = caught.value.reason
+    assert "surrogate" in reason and "truncated" not in reason, reason
+    [outcome] = VALIDATOR.check_raw_many([raw])
+    assert isinstance(outcome, RecordInvalid) and outcome.reason == caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"meta":"\\ud83d\\ude00', b'{"meta":"ab', b'{"meta":"\\ud83d\\ude00"}x']
+)
+def test_truncated_or_otherwise_broken_records_around_surrogate_pairs_are_not_blamed_on_them(
+    raw: bytes,
+) -> None:
+    with pytest.raises(RecordInvalid) as caught:
+        VALIDATOR.check_raw(raw)
+    assert SURROGATE_REASON not in caught.value.reason
+    assert VALIDATOR.check_raw(b'{"meta":"\\ud83d\\ude00"}')  # a whole pair is a character
+
+
 def test_strings_holding_nan_are_plain_strings_in_a_json_column() -> None:
     assert VALIDATOR.check_raw(b'{"meta":"NaN"}') == b'{"meta":"NaN"}'
 

@@ -143,7 +143,35 @@ def _syntax_problem(exc: msgspec.DecodeError, data: bytes | str) -> str:
         raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
         if _NON_JSON_NUMBER.match(raw, int(found.group(1))) is not None:
             return "not valid JSON: NaN/Infinity are not JSON numbers (use null or a string)"
+    if _names_a_lone_surrogate(str(exc), data):
+        return (
+            "not valid JSON: a string holds a lone surrogate escape (\\uD800-\\uDFFF "
+            "without its pair), which names no character"
+        )
     return f"not valid JSON: {_clip(str(exc))}"
+
+
+def _names_a_lone_surrogate(message: str, data: bytes | str) -> bool:
+    """Whether msgspec's syntax error is a lone surrogate escape: it says so ("invalid
+    utf-16 surrogate pair", clipped to "sur..." in a reason) or, for a high half with no
+    low half, calls the record "truncated"; orjson then tells the two apart."""
+    if "surrogate" in message:
+        return True
+    if message != "Input data was truncated" or not _SURROGATE_ESCAPE.search(_as_bytes(data)):
+        return False
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as second:
+        return "surrogate" in str(second)
+    return False
+
+
+# a \u escape of a UTF-16 surrogate, either half
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode(errors="surrogatepass") if isinstance(data, str) else data
 
 
 def _show(value: Any) -> str:
