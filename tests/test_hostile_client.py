@@ -243,6 +243,7 @@ async def test_a_token_endpoint_redirect_is_refused_and_the_secret_goes_nowhere(
 
 
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(exist_ok=True)
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl is needed to make a certificate for the TLS token endpoint")
@@ -262,9 +263,7 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
 async def test_an_https_token_endpoint_redirecting_to_plain_http_is_refused(
     tmp_path: Path,
 ) -> None:
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    cert, key = self_signed_cert(tls)
+    cert, key = self_signed_cert(tmp_path / "tls")
     async with servers(tls_token_cert=(cert, key)) as (peak, thief):
         assert peak.token_url.startswith("https://")
         peak.token_faults.append((307, f"{thief.url}/oauth/token"))
@@ -283,9 +282,7 @@ async def test_an_https_token_endpoint_with_a_certificate_nobody_trusts_is_refus
 ) -> None:
     # The same endpoint as above, its certificate not in the store: aiohttp's default
     # context loads the CA store at the first handshake (client/tls.py), and fails closed.
-    tls = tmp_path / "tls"
-    tls.mkdir()
-    cert, key = self_signed_cert(tls)
+    cert, key = self_signed_cert(tmp_path / "tls")
     async with servers(tls_token_cert=(cert, key)) as (peak, thief):
         env = oauth_env(tmp_path, peak)
         env.pop("SSL_CERT_FILE", None)
