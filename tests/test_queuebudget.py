@@ -12,6 +12,7 @@ import pytest
 from bulkload.client.http import IngestResult
 from bulkload.config import LoadConfig
 from bulkload.contract.schema import TableSchema
+from bulkload.errors import AuthError
 from bulkload.pipeline.queuebudget import QueueBudget
 from bulkload.pipeline.run import load
 
@@ -42,7 +43,7 @@ async def test_one_batch_always_gets_in_whatever_its_size() -> None:
 
 
 class CountingApi:
-    """Answers every batch; notes how many bytes were queued when each was taken."""
+    """Answers every batch, noting the ids it was sent."""
 
     def __init__(self) -> None:
         self.ids: list[int] = []
@@ -80,3 +81,71 @@ async def test_a_load_with_a_tiny_byte_budget_lands_every_record(
     summary = await load("t", [data], config=config, client=api)
     assert summary.finished and summary.records_ingested == 2_000
     assert sorted(api.ids) == list(range(2_000))
+
+
+async def test_in_a_load_the_queued_bytes_never_pass_the_budget_but_by_one_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every admission in a real load, observed: the producer's half did wait (the budget
+    # is what bounded the queue, not the stream's 64 batches), and once in, the queue
+    # held at most the budget, or one batch alone.
+    admitted: list[tuple[int, int]] = []  # (queued bytes after, the batch's size)
+    waits = 0
+    real_admit = QueueBudget.admit
+
+    async def observed(self: QueueBudget, size: int) -> None:
+        nonlocal waits
+        before = self.queued_bytes
+        await real_admit(self, size)
+        waits += bool(before and before + size > 5_000)  # so admit had to wait
+        admitted.append((self.queued_bytes, size))
+
+    monkeypatch.setattr(QueueBudget, "admit", observed)
+    data = tmp_path / "t.jsonl"
+    data.write_bytes(
+        b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
+    )
+    config = LoadConfig(
+        progress=False,
+        checkpoint_path=tmp_path / "cp.jsonl",
+        rejects_path=tmp_path / "rej.jsonl",
+        max_batch_records=20,
+        concurrency=1,
+        queue_bytes=5_000,  # a batch is ~4.5 KB: one at a time
+    )
+    summary = await load("t", [data], config=config, client=CountingApi())
+    assert summary.finished and summary.records_ingested == 2_000
+    assert len(admitted) == 100 and waits > 0
+    assert all(queued <= 5_000 or queued == size for queued, size in admitted)
+
+
+class RefusingApi(CountingApi):
+    """Refuses the credential at the third request, the producer then waiting on the budget."""
+
+    async def ingest(self, table: str, body: bytes, *, timeout_s: float | None = None) -> Any:
+        if len(self.ids) >= 40:
+            raise AuthError("the API key was refused (401)", status=401)
+        return await super().ingest(table, body, timeout_s=timeout_s)
+
+
+@pytest.mark.parametrize("queue_bytes", [1, 5_000])
+async def test_a_failure_while_the_producer_waits_on_the_budget_ends_the_run(
+    tmp_path: Path, queue_bytes: int
+) -> None:
+    data = tmp_path / "t.jsonl"
+    data.write_bytes(
+        b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
+    )
+    config = LoadConfig(
+        progress=False,
+        checkpoint_path=tmp_path / "cp.jsonl",
+        rejects_path=tmp_path / "rej.jsonl",
+        max_batch_records=20,
+        concurrency=1,
+        queue_bytes=queue_bytes,
+    )
+    api = RefusingApi()
+    with anyio.fail_after(60):  # a hang would be the bug
+        with pytest.raises(AuthError):
+            await load("t", [data], config=config, client=api)
+    assert sorted(api.ids) == list(range(40))  # two batches of 20 landed, then the stop
