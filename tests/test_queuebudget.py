@@ -61,10 +61,10 @@ class CountingApi:
         return IngestResult(records_ingested=len(records), status=200, latency_s=0.0)
 
 
-@pytest.mark.parametrize("queue_bytes", [1, 5_000])
-async def test_a_load_with_a_tiny_byte_budget_lands_every_record(
-    tmp_path: Path, queue_bytes: int
-) -> None:
+def events_and_config(
+    tmp_path: Path, *, concurrency: int, queue_bytes: int
+) -> tuple[Path, LoadConfig]:
+    """2,000 records of ~220 bytes, cut in batches of 20 (~4.5 KB each)."""
     data = tmp_path / "t.jsonl"
     data.write_bytes(
         b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
@@ -74,9 +74,17 @@ async def test_a_load_with_a_tiny_byte_budget_lands_every_record(
         checkpoint_path=tmp_path / "cp.jsonl",
         rejects_path=tmp_path / "rej.jsonl",
         max_batch_records=20,
-        concurrency=3,
+        concurrency=concurrency,
         queue_bytes=queue_bytes,
     )
+    return data, config
+
+
+@pytest.mark.parametrize("queue_bytes", [1, 5_000])
+async def test_a_load_with_a_tiny_byte_budget_lands_every_record(
+    tmp_path: Path, queue_bytes: int
+) -> None:
+    data, config = events_and_config(tmp_path, concurrency=3, queue_bytes=queue_bytes)
     api = CountingApi()
     summary = await load("t", [data], config=config, client=api)
     assert summary.finished and summary.records_ingested == 2_000
@@ -101,18 +109,8 @@ async def test_in_a_load_the_queued_bytes_never_pass_the_budget_but_by_one_batch
         admitted.append((self.queued_bytes, size))
 
     monkeypatch.setattr(QueueBudget, "admit", observed)
-    data = tmp_path / "t.jsonl"
-    data.write_bytes(
-        b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
-    )
-    config = LoadConfig(
-        progress=False,
-        checkpoint_path=tmp_path / "cp.jsonl",
-        rejects_path=tmp_path / "rej.jsonl",
-        max_batch_records=20,
-        concurrency=1,
-        queue_bytes=5_000,  # a batch is ~4.5 KB: one at a time
-    )
+    # a batch is ~4.5 KB: one at a time
+    data, config = events_and_config(tmp_path, concurrency=1, queue_bytes=5_000)
     summary = await load("t", [data], config=config, client=CountingApi())
     assert summary.finished and summary.records_ingested == 2_000
     assert len(admitted) == 100 and waits > 0
@@ -132,18 +130,7 @@ class RefusingApi(CountingApi):
 async def test_a_failure_while_the_producer_waits_on_the_budget_ends_the_run(
     tmp_path: Path, queue_bytes: int
 ) -> None:
-    data = tmp_path / "t.jsonl"
-    data.write_bytes(
-        b"".join(orjson.dumps({"id": i, "note": "x" * 200}) + b"\n" for i in range(2_000))
-    )
-    config = LoadConfig(
-        progress=False,
-        checkpoint_path=tmp_path / "cp.jsonl",
-        rejects_path=tmp_path / "rej.jsonl",
-        max_batch_records=20,
-        concurrency=1,
-        queue_bytes=queue_bytes,
-    )
+    data, config = events_and_config(tmp_path, concurrency=1, queue_bytes=queue_bytes)
     api = RefusingApi()
     with anyio.fail_after(60):  # a hang would be the bug
         with pytest.raises(AuthError):
