@@ -14,7 +14,9 @@ unknown, with and without --coerce and --ignore-unknown-columns.
 
 from __future__ import annotations
 
+import importlib.abc
 import pickle
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -422,6 +424,50 @@ def test_a_large_batch_goes_in_bulk_and_its_refused_rows_slowly() -> None:
     verdicts = assert_same(make, _bench_batch(2000, bad_every=100))
     refused = [v for v in verdicts if not isinstance(v, bytes)]
     assert len(refused) >= 10 and all("column 'amount'" in r[1] for r in refused)
+
+
+class _ImportRecorder(importlib.abc.MetaPathFinder):
+    """First on sys.meta_path: notes each module an import looks for, and says dateutil
+    does not exist (as where it is not installed, whatever this machine has)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        self.names.append(fullname)
+        if fullname.split(".")[0] == "dateutil":
+            raise ModuleNotFoundError(fullname)
+        return None
+
+
+def test_encoding_a_batch_looks_for_no_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernels get typed scalars: a Python number there is inferred by pyarrow, which
+    tries `import dateutil` on every call, a search of sys.path each time where it is not
+    installed (~90 µs a call). Floats, every timestamp unit and nanoseconds included."""
+    batch = _bench_batch(50)
+    nanos = pa.array([1_700_000_000_000_000_000 + n * 1000 for n in range(50)], pa.timestamp("ns"))
+    batch = batch.append_column("seen_ns", nanos).append_column(
+        "seen_ms", pa.array([1_700_000_000_000 + n for n in range(50)], pa.timestamp("ms"))
+    )
+    schema = TableSchema.from_json(
+        {
+            "tableName": "t",
+            "columns": [
+                *BENCH.to_json()["columns"],
+                {"name": "seen_ns", "type": "timestamp"},
+                {"name": "seen_ms", "type": "timestamp", "dateFormat": "YYYY-MM-DD HH24:MI:SS.FF"},
+            ],
+        }
+    )
+    plan = _BatchPlan(RecordValidator(schema), batch.schema)
+    plan.encode(batch)  # first use may import what the encoder imports lazily
+    for name in [n for n in sys.modules if n.split(".")[0] == "dateutil"]:
+        monkeypatch.delitem(sys.modules, name)
+    recorder = _ImportRecorder()
+    monkeypatch.setattr(sys, "meta_path", [recorder, *sys.meta_path])
+    outcomes = plan.encode(batch)
+    assert all(isinstance(outcome, bytes) for outcome in outcomes)
+    assert recorder.names == []
 
 
 def test_rows_pickle_as_the_batch_and_read_as_dicts() -> None:

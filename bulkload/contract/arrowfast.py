@@ -51,6 +51,15 @@ ColumnPath = Callable[[pa.Array], tuple[pa.Array, pa.Array | None]]
 
 _BINARY = pa.binary()
 _EMPTY = pa.scalar(b"", _BINARY)
+# Numbers given to compute kernels as typed scalars made once: pyarrow turns a Python
+# number argument into a scalar by type inference, which tries `import dateutil` on
+# every call and, where dateutil is not installed (a failed import is not cached),
+# searches sys.path again each time: ~90 µs a call, 0.2 µs a row at 2,000-row batches.
+_FLOAT_ZERO = pa.scalar(0.0, pa.float64())
+_PLAIN_FLOAT_LOW = pa.scalar(1e-5, pa.float64())
+_PLAIN_FLOAT_HIGH = pa.scalar(1e15, pa.float64())
+_INT_ZERO = pa.scalar(0, pa.int64())
+_THOUSAND = pa.scalar(1000, pa.int64())
 _QUOTE = pa.scalar(b'"', _BINARY)
 _ARROW_ERRORS = (ValueError, OverflowError, TypeError, pa.ArrowException)
 # What a JSON string must escape, orjson's way (its output is the definition's).
@@ -254,8 +263,10 @@ class _Column:
         wide = column if pa.types.is_float64(column.type) else pc.cast(column, pa.float64())
         magnitude = pc.abs(wide)
         window = pc.or_(
-            pc.and_(pc.greater_equal(magnitude, 1e-5), pc.less(magnitude, 1e15)),
-            pc.equal(magnitude, 0.0),
+            pc.and_(
+                pc.greater_equal(magnitude, _PLAIN_FLOAT_LOW), pc.less(magnitude, _PLAIN_FLOAT_HIGH)
+            ),
+            pc.equal(magnitude, _FLOAT_ZERO),
         )
         if pc.all(window).as_py() is False:
             return self._floats_in_python(column)
@@ -365,14 +376,16 @@ class _Column:
                 fraction = (
                     None
                     if unit == "s"
-                    else pc.add(pc.multiply(pc.millisecond(column), 1000), pc.microsecond(column))
+                    else pc.add(
+                        pc.multiply(pc.millisecond(column), _THOUSAND), pc.microsecond(column)
+                    )
                 )
             # Python's datetime: years 1-9999, whole microseconds (the row path says the rest)
             unsure = pc.or_(pc.less(seconds, _FIRST_SECOND), pc.greater(seconds, _LAST_SECOND))
             if unit == "ns":
                 ns = pc.cast(column, pa.int64())
-                remainder = pc.subtract(ns, pc.multiply(pc.divide(ns, 1000), 1000))
-                unsure = pc.or_(unsure, pc.not_equal(remainder, 0))
+                remainder = pc.subtract(ns, pc.multiply(pc.divide(ns, _THOUSAND), _THOUSAND))
+                unsure = pc.or_(unsure, pc.not_equal(remainder, _INT_ZERO))
             unsure = _false_where_null(unsure)
             if pc.any(unsure).as_py():
                 seconds = pc.if_else(unsure, pa.scalar(None, seconds.type), seconds)
