@@ -7,7 +7,9 @@ import gzip
 import io
 import json
 import os
+import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,46 @@ def test_every_format_and_compression_reads_records_with_lines(
     assert chunks[-1].bytes_consumed == input_file.size_bytes
     ends = [end for _, _, end in records]
     assert ends == sorted(ends) and ends[-1] <= len(text)
+
+
+def test_only_the_decompressor_an_input_needs_is_imported(tmp_path: Path) -> None:
+    """zstandard's C backend costs ~20 ms of start-up: a fresh interpreter with the whole
+    load imported reads a plain file without it (or isal), and each compressed input
+    brings in its own decompressor."""
+    (tmp_path / "plain.jsonl").write_bytes(b'{"id": 1}\n')
+    (tmp_path / "packed.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b'{"id": 2}\n'))
+    (tmp_path / "packed.jsonl.gz").write_bytes(gzip.compress(b'{"id": 3}\n'))
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import bulkload.cli, bulkload.pipeline.run
+        from bulkload.pipeline.readers import discover_inputs, read_chunks
+
+        def loaded():
+            return sorted({name.split(".")[0] for name in sys.modules} & {"zstandard", "isal"})
+
+        seen = {}
+        for name in ("plain.jsonl", "packed.jsonl.zst", "packed.jsonl.gz"):
+            [input_file] = discover_inputs([name])
+            items = [bytes(i) for c in read_chunks(input_file) for i in c.items]
+            seen[name] = [loaded(), [i.decode() for i in items]]
+        print(json.dumps(seen))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {
+        "plain.jsonl": [[], ['{"id": 1}']],
+        "packed.jsonl.zst": [["zstandard"], ['{"id": 2}']],
+        "packed.jsonl.gz": [["isal", "zstandard"], ['{"id": 3}']],
+    }
 
 
 @pytest.mark.parametrize("buffer_bytes", [1, 5, 1 << 20])
